@@ -1,0 +1,46 @@
+# The two commands: `make run` (service + demo shop on SQLite, no Redis) and `make test` (everything).
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+PORT   ?= 5000
+
+.PHONY: install run test test-fast lint bench browser clean
+
+$(STAMP): setup.cfg pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Set up and start the service with the embedded defaults and the demo site.
+run: install
+	$(BIN)/consent-service db upgrade
+	$(BIN)/consent-service sites sync sites/demo.toml
+	PORT=$(PORT) $(BIN)/python -m examples.run_demo
+
+## Headless Chromium for the browser tests (Debian's package; needs root or sudo-less apt).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian's chromium for the browser tests"; \
+	  (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium) >/dev/null \
+	  || echo "could not install chromium: browser tests will be skipped (and fail under CI=true)"; }
+
+lint: install
+	$(BIN)/ruff check .
+
+## Every test: SQLite and PostgreSQL, Redis, browser and slow ones included.
+test: install browser lint
+	$(BIN)/pytest -m "" -q
+
+## The quick loop for development: no slow tests.
+test-fast: install
+	$(BIN)/pytest -q
+
+bench: install
+	$(BIN)/python -m bench.run_all
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache

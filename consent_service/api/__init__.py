@@ -1,0 +1,16 @@
+"""The HTTP layer: one blueprint per audience (banner, shop backend, compliance, admin)."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from ..extensions import api
+from .common import register_error_handlers
+
+
+def register_blueprints(app: Flask) -> None:
+    from . import backend, banner, health
+
+    for module in (banner, backend, health):
+        api.register_blueprint(module.blp)
+    register_error_handlers(app)

@@ -1,0 +1,105 @@
+"""Public endpoints the banner calls from shop pages: its script, its configuration and the
+recording of a choice. Only the site's own origins may record; writes are rate limited per
+desensitized IP address."""
+
+from __future__ import annotations
+
+from flask import Response, jsonify, request
+from flask_smorest import Blueprint
+
+from ..consents import Choice, record_choice
+from ..extensions import db, limiter
+from .body import documents_body, load_json
+from .common import client_ip_hash, cors, get_site, require_origin, service_url, services
+from .schemas import ApiErrorSchema, ConsentRequestSchema, ConsentResponseSchema
+
+blp = Blueprint("banner", __name__, url_prefix="/v1/sites", description="Called by the banner on shop pages.")
+_consent_request = ConsentRequestSchema()
+PREFLIGHT_HEADERS = {
+    "Access-Control-Allow-Methods": "POST, GET, DELETE",
+    "Access-Control-Allow-Headers": "Content-Type, X-Consent-Token",
+    "Access-Control-Max-Age": "600",
+}
+
+
+def _write_limit() -> str:
+    return services().settings.write_rate_limit
+
+
+@blp.route("/<site_id>/consents", methods=["OPTIONS"])
+@blp.doc(summary="CORS preflight: succeeds for the site's origins only")
+def preflight_consents(site_id: str) -> Response:
+    origin = require_origin(get_site(site_id))
+    return cors(Response(status=204), origin, **PREFLIGHT_HEADERS)
+
+
+@blp.route("/<site_id>/consents", methods=["POST"], provide_automatic_options=False)
+@limiter.limit(_write_limit, methods=["POST"])
+@documents_body(blp, ConsentRequestSchema)
+@blp.alt_response(201, schema=ConsentResponseSchema, description="Recorded; the token goes in the consent cookie")
+@blp.alt_response(200, schema=ConsentResponseSchema, description="Replay of a known client_record_id")
+@blp.alt_response(400, schema=ApiErrorSchema)
+@blp.alt_response(403, schema=ApiErrorSchema)
+@blp.alt_response(409, schema=ApiErrorSchema)
+def post_consent(site_id: str) -> Response:
+    """Record a visitor's choice and return its signed token."""
+    site = get_site(site_id)
+    origin = require_origin(site)
+    body = load_json(_consent_request)
+    choice = Choice(
+        **body, user_agent=(request.user_agent.string or None) and request.user_agent.string[:512],
+        ip_hash=client_ip_hash(), gpc=request.headers.get("Sec-GPC", "").strip() == "1",
+    )
+    shared = services()
+    recorded = record_choice(db.session, site, shared.signer(site.id), choice, cache=shared.consent_cache)
+    response = jsonify({
+        "record_id": recorded.record_id, "visitor_id": recorded.visitor_id, "token": recorded.token,
+        "expires_at": recorded.expires_at.isoformat().replace("+00:00", "Z"),
+        "policy_version": recorded.policy_version, "choices": recorded.choices,
+    })
+    response.status_code = 200 if recorded.replayed else 201
+    return cors(response, origin)
+
+
+@blp.route("/<site_id>/config", methods=["GET"])
+@blp.doc(summary="The site's banner configuration as JSON")
+def get_config(site_id: str) -> Response:
+    site = get_site(site_id)
+    response = jsonify(site.public_config(service_url()))
+    response.headers["Cache-Control"] = "public, max-age=60"
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    return response
+
+
+@blp.route("/<site_id>/banner.js", methods=["GET"])
+@blp.doc(summary="The banner script with the site's configuration built in")
+def get_banner(site_id: str) -> Response:
+    from ..banner_bundle import not_found_script, render_banner
+    from ..errors import NotFound
+
+    try:
+        site = get_site(site_id)
+    except NotFound:
+        response = Response(not_found_script(site_id), status=404, mimetype="application/javascript")
+        response.headers["Cache-Control"] = "no-store"
+        return response
+    bundle = render_banner(site.public_config(service_url()))
+    headers = {
+        "ETag": bundle.etag, "Vary": "Accept-Encoding",
+        "Cache-Control": "public, max-age=300, stale-while-revalidate=86400",
+        "Access-Control-Allow-Origin": "*", "Cross-Origin-Resource-Policy": "cross-origin",
+        "X-Content-Type-Options": "nosniff",
+    }
+    if bundle.etag in request.if_none_match.as_set(include_weak=True) or \
+            request.if_none_match.contains_raw(bundle.etag):
+        return Response(status=304, headers=headers)
+    accepted = request.accept_encodings
+    body, encoding = bundle.body, None
+    if accepted["br"]:
+        body, encoding = bundle.br, "br"
+    elif accepted["gzip"]:
+        body, encoding = bundle.gzip, "gzip"
+    response = Response(body, mimetype="application/javascript", headers=headers)
+    if encoding:
+        response.headers["Content-Encoding"] = encoding
+    return response

@@ -1,0 +1,116 @@
+"""What every blueprint shares: JSON errors, the caller's desensitized IP, site lookup, API-key
+checks and CORS for the banner's origins."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, Response, current_app, g, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from .. import Services
+from ..auth import Caller, authenticate
+from ..errors import Forbidden, NotFound, ServiceError
+from ..extensions import db
+from ..policies import SiteState, site_states
+from ..proof import desensitize_ip
+from ..sites import IDENTIFIER
+
+log = logging.getLogger(__name__)
+
+#: Stable codes for errors raised by Flask/Werkzeug itself.
+HTTP_CODES = {
+    400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+    405: "method_not_allowed", 406: "not_acceptable", 409: "conflict", 413: "payload_too_large",
+    415: "unsupported_media_type", 422: "invalid_body", 429: "rate_limited",
+}
+
+
+def services() -> Services:
+    return current_app.extensions["consent"]
+
+
+def error_response(error: ServiceError) -> Response:
+    response = jsonify(error.to_dict())
+    response.status_code = error.status
+    return response
+
+
+def _http_error(error: HTTPException) -> Response:
+    status = error.code or 500
+    code = HTTP_CODES.get(status, "http_error")
+    details = None
+    data = getattr(error, "data", None) or {}
+    messages = data.get("messages") if isinstance(data, dict) else None
+    message = error.description or error.name
+    if status == 422 and messages:
+        details = messages.get("json", messages)
+        message = "the request body does not match the schema"
+    elif status == 400 and messages:
+        code, message = "malformed_json", "the request body is not valid JSON"
+    elif status == 429:
+        message = "too many requests; slow down"
+    return error_response(ServiceError(code, message, status=status, details=details))
+
+
+def _unexpected(error: Exception) -> Response:
+    log.exception("unhandled error")
+    return error_response(ServiceError("internal_error", "something went wrong on our side", status=500))
+
+
+def register_error_handlers(app: Flask) -> None:
+    app.register_error_handler(ServiceError, error_response)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(Exception, _unexpected)
+
+
+def client_ip_hash() -> str:
+    """The caller's address, truncated and peppered (ProxyFix has already applied TRUSTED_PROXIES)."""
+    cached = g.get("client_ip_hash")
+    if cached is None:
+        cached = desensitize_ip(request.remote_addr, services().settings.ip_pepper) or "unknown"
+        g.client_ip_hash = cached
+    return cached
+
+
+def get_site(site_id: str) -> SiteState:
+    if not IDENTIFIER.match(site_id):
+        raise NotFound("unknown_site", "no such site")
+    site = site_states.get(db.session, site_id)
+    if site is None:
+        raise NotFound("unknown_site", "no such site")
+    return site
+
+
+def require_key(site_id: str, scope: str) -> Caller:
+    caller = authenticate(db.session, request.headers.get("Authorization"))
+    caller.require(site_id, scope)
+    g.caller = caller
+    return caller
+
+
+def service_url() -> str:
+    return services().settings.public_url or request.host_url.rstrip("/")
+
+
+def allowed_origin(site: SiteState) -> str | None:
+    """The request's Origin when it is one of the site's origins, else None."""
+    origin = request.headers.get("Origin")
+    return origin if origin and origin.rstrip("/") in site.origins else None
+
+
+def require_origin(site: SiteState) -> str:
+    origin = allowed_origin(site)
+    if origin is None:
+        raise Forbidden("origin_not_allowed", "this page's origin is not one of the site's origins")
+    return origin
+
+
+def cors(response: Response, origin: str | None, **extra: Any) -> Response:
+    response.vary.add("Origin")
+    if origin:
+        response.headers["Access-Control-Allow-Origin"] = origin
+        for name, value in extra.items():
+            response.headers[name] = value
+    return response

@@ -1,0 +1,78 @@
+"""Request and response schemas: they validate input and generate the OpenAPI document."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, validate
+
+from ..consents import METHODS
+
+VISITOR_ID = validate.Regexp(r"^[0-9A-HJKMNP-TV-Z]{26}$", error="not a visitor id")
+
+
+class StrictBoolean(fields.Boolean):
+    """true or false, and nothing that merely looks like one ("yes", 1, "true")."""
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> bool:
+        if not isinstance(value, bool):
+            raise ValidationError("must be true or false")
+        return value
+
+
+class StrictInteger(fields.Integer):
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValidationError("must be a whole number")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class ConsentRequestSchema(Schema):
+    policy_version = StrictInteger(required=True, validate=validate.Range(1, 2**31 - 1))
+    choices = fields.Dict(keys=fields.String(validate=validate.Length(1, 40)), values=StrictBoolean(),
+                          required=True, validate=validate.Length(1, 40))
+    method = fields.String(required=True, validate=validate.OneOf(METHODS))
+    token = fields.String(load_default=None, allow_none=True, validate=validate.Length(1, 2048))
+    language = fields.String(load_default=None, allow_none=True, validate=validate.Length(1, 35))
+    page_url = fields.String(load_default=None, allow_none=True, validate=validate.Length(1, 2048))
+    banner_version = fields.String(load_default=None, allow_none=True, validate=validate.Length(1, 32))
+    client_record_id = fields.String(load_default=None, allow_none=True, validate=validate.Regexp(
+        r"^[A-Za-z0-9_-]{16,64}$", error="16 to 64 characters of A-Z, a-z, 0-9, '_' or '-'"))
+
+
+class ConsentResponseSchema(Schema):
+    record_id = fields.String()
+    visitor_id = fields.String()
+    token = fields.String()
+    expires_at = fields.DateTime()
+    policy_version = fields.Integer()
+    choices = fields.Dict(keys=fields.String(), values=fields.Boolean())
+
+
+class CurrentConsentSchema(Schema):
+    visitor_id = fields.String()
+    status = fields.String(metadata={"enum": ["valid", "expired", "outdated", "none"]})
+    record_id = fields.String()
+    policy_version = fields.Integer()
+    choices = fields.Dict(keys=fields.String(), values=fields.Boolean())
+    granted = fields.List(fields.String())
+    method = fields.String()
+    recorded_at = fields.DateTime()
+    expires_at = fields.DateTime()
+
+
+class TokenVerifyRequestSchema(Schema):
+    token = fields.String(required=True, validate=validate.Length(1, 4096))
+
+
+class TokenVerifyResponseSchema(Schema):
+    status = fields.String(metadata={"enum": ["valid", "expired", "outdated", "invalid"]})
+    visitor_id = fields.String(allow_none=True)
+    policy_version = fields.Integer(allow_none=True)
+    record_id = fields.String(allow_none=True)
+    granted = fields.List(fields.String())
+    expires_at = fields.DateTime(allow_none=True)
+
+
+class ApiErrorSchema(Schema):
+    error = fields.Dict(metadata={"example": {"code": "unknown_site", "message": "no such site"}})

@@ -1,0 +1,146 @@
+"""Tables. Consent records are append-only: nothing updates a record in place except the erasure of
+its personal fields, which happens by deleting the visitor's key (see proof.py)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from .extensions import db
+
+
+class UTCDateTime(sa.TypeDecorator):
+    """Stores UTC, always hands back an aware UTC datetime (SQLite keeps no zone of its own)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; use UTC-aware datetimes")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Site(db.Model):
+    __tablename__ = "sites"
+
+    id: Mapped[str] = mapped_column(sa.String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(200))
+    settings: Mapped[dict] = mapped_column(sa.JSON)
+    current_version: Mapped[int] = mapped_column(sa.Integer)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class PolicyVersion(db.Model):
+    """An immutable snapshot of what visitors were shown, identified by its SHA-256."""
+
+    __tablename__ = "policy_versions"
+
+    site_id: Mapped[str] = mapped_column(sa.ForeignKey("sites.id"), primary_key=True)
+    version: Mapped[int] = mapped_column(sa.Integer, primary_key=True)
+    content: Mapped[dict] = mapped_column(sa.JSON)
+    content_hash: Mapped[str] = mapped_column(sa.String(64))
+    published_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class VisitorKey(db.Model):
+    """The key that encrypts one visitor's personal fields; deleting it erases them."""
+
+    __tablename__ = "visitor_keys"
+
+    visitor_id: Mapped[str] = mapped_column(sa.String(26), primary_key=True)
+    site_id: Mapped[str] = mapped_column(sa.ForeignKey("sites.id"), index=True)
+    key: Mapped[bytes] = mapped_column(sa.LargeBinary(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ConsentRecord(db.Model):
+    """One choice, as proof (GDPR Art. 7(1)). Append-only."""
+
+    __tablename__ = "consent_records"
+    __table_args__ = (
+        sa.Index("ix_consent_records_visitor", "site_id", "visitor_id", "id"),
+        sa.Index("ix_consent_records_site_created", "site_id", "created_at"),
+        sa.UniqueConstraint("site_id", "client_record_id", name="uq_consent_records_client_record"),
+    )
+
+    id: Mapped[str] = mapped_column(sa.String(26), primary_key=True)
+    site_id: Mapped[str] = mapped_column(sa.ForeignKey("sites.id"))
+    visitor_id: Mapped[str] = mapped_column(sa.String(26))
+    policy_version: Mapped[int] = mapped_column(sa.Integer)
+    policy_hash: Mapped[str] = mapped_column(sa.String(64))
+    choices: Mapped[dict] = mapped_column(sa.JSON)
+    method: Mapped[str] = mapped_column(sa.String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    language: Mapped[str] = mapped_column(sa.String(35))
+    page_url: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
+    user_agent: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
+    page_url_digest: Mapped[str | None] = mapped_column(sa.String(64))
+    user_agent_digest: Mapped[str | None] = mapped_column(sa.String(64))
+    ip_hash: Mapped[str | None] = mapped_column(sa.String(64))
+    gpc: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    banner_version: Mapped[str | None] = mapped_column(sa.String(32))
+    client_record_id: Mapped[str | None] = mapped_column(sa.String(64))
+    digest: Mapped[str] = mapped_column(sa.String(64))
+
+
+class ApiKey(db.Model):
+    """A backend, export or admin credential. Only the SHA-256 of its secret part is stored."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(sa.String(16), primary_key=True)
+    site_id: Mapped[str] = mapped_column(sa.ForeignKey("sites.id"), index=True)
+    scope: Mapped[str] = mapped_column(sa.String(16))
+    secret_hash: Mapped[str] = mapped_column(sa.String(64))
+    label: Mapped[str | None] = mapped_column(sa.String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Seal(db.Model):
+    """Commits to the ordered digests of a window of records and to the previous seal."""
+
+    __tablename__ = "seals"
+    __table_args__ = (sa.Index("ix_seals_site", "site_id", "id"),)
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    site_id: Mapped[str] = mapped_column(sa.ForeignKey("sites.id"))
+    first_record_id: Mapped[str] = mapped_column(sa.String(26))
+    last_record_id: Mapped[str] = mapped_column(sa.String(26))
+    record_count: Mapped[int] = mapped_column(sa.Integer)
+    records_digest: Mapped[str] = mapped_column(sa.String(64))
+    previous_digest: Mapped[str] = mapped_column(sa.String(64))
+    digest: Mapped[str] = mapped_column(sa.String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class AccessLogEntry(db.Model):
+    """Who read or changed what: every export, verify, key change, purge and erasure."""
+
+    __tablename__ = "access_log"
+    __table_args__ = (sa.Index("ix_access_log_site", "site_id", "id"),)
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    site_id: Mapped[str] = mapped_column(sa.String(40))
+    actor: Mapped[str] = mapped_column(sa.String(100))
+    action: Mapped[str] = mapped_column(sa.String(40))
+    details: Mapped[dict] = mapped_column(sa.JSON, default=dict)
+    rows: Mapped[int | None] = mapped_column(sa.Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

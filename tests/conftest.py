@@ -1,0 +1,207 @@
+"""Shared fixtures. Storage tests run twice: on SQLite and on a real PostgreSQL (a fresh database
+per test run). Cache and rate-limit tests use a real Redis. With CI=true a missing PostgreSQL,
+Redis or Chromium fails the run instead of skipping.
+
+Fixtures other test modules use:
+- `app` / `client`: a service on the parametrized database, demo site not yet synced.
+- `make_app(**env)`: another app on the same database with extra environment (e.g. REDIS_URL).
+- `demo`: the demo site synced; returns its SiteState.
+- `consent_body(**changes)`: a valid POST body for the demo site.
+- `redis_url`: the shared Redis, with keys under a prefix unique to this run.
+- `private_redis`: a Redis server of the test's own, which the test may stop.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from consent_service import create_app
+from consent_service.auth import verified_keys
+from consent_service.extensions import db
+from consent_service.policies import site_states, sync_declarations
+from consent_service.sites import load_site_file
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO_TOML = ROOT / "sites" / "demo.toml"
+CI = os.environ.get("CI") == "true"
+DEMO_ORIGIN = "http://127.0.0.1:8000"
+RUN_ID = f"{os.getpid()}_{secrets.token_hex(3)}"
+TEST_ENV = {
+    "SECRET_KEYS": "test-secret-newest-0123456789abcdef,test-secret-older-0123456789abcdef",
+    "IP_PEPPER": "test-pepper",
+    "SITE_CACHE_SECONDS": "0",
+    "RATE_LIMIT_WRITES": "1000/minute",
+}
+
+
+def require_service(what: str, reason: str) -> None:
+    """Skip locally, fail in CI: CI must exercise every real part."""
+    message = f"{what} is not available: {reason}"
+    if CI:
+        pytest.fail(message + " (CI=true: this is a failure, not a skip)")
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def postgres_admin_url() -> str:
+    url = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+    import psycopg
+
+    try:
+        psycopg.connect(url, connect_timeout=3).close()
+    except psycopg.Error as error:
+        require_service("PostgreSQL", str(error).strip())
+    return url
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'consent.sqlite3'}"
+        return
+    import psycopg
+
+    admin_url = request.getfixturevalue("postgres_admin_url")
+    name = f"consent_test_{RUN_ID}"
+    with psycopg.connect(admin_url, autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    yield admin_url.rsplit("/", 1)[0] + "/" + name
+    with psycopg.connect(admin_url, autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def migrated_url(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The database with every migration applied, once per run."""
+    from flask_migrate import upgrade
+
+    app = create_app(env={**TEST_ENV, "DATABASE_URL": database_url},
+                     overrides={"TESTING": True})
+    with app.app_context():
+        upgrade()
+        db.engine.dispose()
+    return database_url
+
+
+@pytest.fixture
+def make_app(migrated_url: str) -> Any:
+    apps = []
+
+    def factory(**env: str) -> Any:
+        app = create_app(env={**TEST_ENV, "DATABASE_URL": migrated_url, **env},
+                         overrides={"TESTING": True, "REDIS_PREFIX": f"cs-test-{RUN_ID}:",
+                                    "RATELIMIT_KEY_PREFIX": f"cs-test-limit-{RUN_ID}"})
+        apps.append(app)
+        return app
+
+    yield factory
+    site_states.clear()
+    verified_keys.clear()
+    if apps:
+        with apps[0].app_context():
+            db.session.remove()
+            with db.engine.begin() as connection:
+                for table in reversed(db.metadata.sorted_tables):
+                    connection.execute(table.delete())
+        for app in apps:
+            with app.app_context():
+                db.engine.dispose()
+            redis = app.extensions["consent"].redis
+            if redis.client is not None:
+                for key in redis.client.scan_iter(f"cs-test-*{RUN_ID}*"):
+                    redis.client.delete(key)
+
+
+@pytest.fixture
+def app(make_app: Callable[..., Any]) -> Any:
+    return make_app()
+
+
+@pytest.fixture
+def client(app: Any) -> Any:
+    return app.test_client()
+
+
+def sync_demo(app: Any, path: Path = DEMO_TOML) -> Any:
+    with app.app_context():
+        sync_declarations(db.session, [load_site_file(path)])
+        return site_states.get(db.session, "demo")
+
+
+@pytest.fixture
+def demo(app: Any) -> Any:
+    return sync_demo(app)
+
+
+@pytest.fixture
+def consent_body() -> Callable[..., dict[str, Any]]:
+    def build(**changes: Any) -> dict[str, Any]:
+        body = {
+            "policy_version": 1,
+            "choices": {"necessary": True, "preferences": False, "analytics": True, "marketing": False},
+            "method": "custom", "language": "en", "page_url": f"{DEMO_ORIGIN}/products?ref=mail#top",
+            "banner_version": "test",
+        }
+        body.update(changes)
+        return body
+
+    return build
+
+
+def count_records(app: Any) -> int:
+    with app.app_context():
+        return db.session.execute(sa.text("SELECT count(*) FROM consent_records")).scalar_one()
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    import redis
+
+    url = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
+    except redis.RedisError as error:
+        require_service("Redis", str(error))
+    return url
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Any:
+    """A Redis server this test owns (and may stop); stopped by its process id afterwards."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        require_service("redis-server", "binary not found")
+    port = free_port()
+    process = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--dir", str(tmp_path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    import redis
+
+    client = redis.Redis(port=port)
+    for _ in range(100):
+        try:
+            client.ping()
+            break
+        except redis.RedisError:
+            time.sleep(0.05)
+    yield f"redis://127.0.0.1:{port}/0", process
+    if process.poll() is None:
+        process.kill()
+        process.wait(timeout=5)
