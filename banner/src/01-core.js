@@ -1,0 +1,44 @@
+/* Shared names and small helpers. C is the site configuration the service inlined. */
+performance.mark && performance.mark('consent:start');
+var d = document, w = window, nav = navigator,
+  ids = C.categories.map(c => c.id),
+  required = C.categories.filter(c => c.required).map(c => c.id),
+  // Categories a Global Privacy Control signal refuses: the ones feeding advertising signals.
+  gpcRefuses = nav.globalPrivacyControl === true
+    ? C.categories.filter(c => !c.required && c.consent_mode.some(s => s.startsWith('ad_'))).map(c => c.id) : [],
+  me = d.currentScript,
+  nonce = (me && me.nonce) || (d.querySelector('script[nonce]') || {}).nonce || '',
+  prefix = 'consent:' + C.site + ':',
+  state = null,        // granted category ids once a choice is known, else null
+  listeners = [];
+
+/* Element builder: props set as properties (or attributes when unknown/aria), '@x' binds listeners.
+   Children are nodes or strings; strings become text nodes, so declared text is never parsed as HTML. */
+function h(tag, props, kids) {
+  var e = d.createElement(tag);
+  for (var k in props) {
+    var v = props[k];
+    if (k[0] == '@') e.addEventListener(k.slice(1), v);
+    else if (k in e && k != 'role') e[k] = v;
+    else e.setAttribute(k, v);
+  }
+  (kids || []).forEach(c => c != null && c !== false && e.append(c));
+  return e;
+}
+
+/* localStorage as JSON, tolerant of private modes and quota errors. */
+function store(key, value) {
+  try {
+    if (value === undefined) return JSON.parse(localStorage.getItem(prefix + key));
+    localStorage.setItem(prefix + key, JSON.stringify(value));
+  } catch (e) { /* storage unavailable */ }
+}
+
+/* Keep only known categories, always include the required ones, in declaration order. */
+function normalize(granted) {
+  return ids.filter(c => required.includes(c) || granted.includes(c));
+}
+
+function has(category) {
+  return required.includes(category) || !!state && state.includes(category);
+}

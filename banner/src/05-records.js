@@ -1,0 +1,72 @@
+/* Recording choices with the service. Every choice is queued in localStorage first and removed once
+   the service has answered, so a choice made while the service is down, or while the page unloads,
+   is sent on a later page view. The client_record_id makes resending safe. */
+var API = C.service + '/v1/sites/' + encodeURIComponent(C.site), sending = 0;
+
+function randomId() {
+  return [...crypto.getRandomValues(new Uint8Array(16))].map(b => (b + 256).toString(16).slice(1)).join('');
+}
+
+function queue(items) {
+  return items ? store('queue', items.slice(-20)) : store('queue') || [];
+}
+
+/* Resolves true when the record is settled (stored, or refused for good), false to retry later. */
+async function send(body, retried) {
+  var res, answer, code;
+  try {
+    res = await fetch(API + '/consents', {
+      method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body),
+    });
+    answer = await res.json().catch(() => ({}));
+  } catch (e) {
+    return false;
+  }
+  if (res.ok) {
+    keepToken(answer);
+    return true;
+  }
+  code = answer.error && answer.error.code;
+  if (code == 'invalid_token' && body.token && !retried) {
+    writeCookie(C.cookie.name, '', 0, C.cookie.domain);
+    delete body.token;
+    return send(body, 1);
+  }
+  if (res.status >= 500 || res.status == 429) return false;
+  console.warn('consent: choice not recorded:', code || res.status);
+  return true;
+}
+
+function keepToken(answer) {
+  var age = Math.floor((Date.parse(answer.expires_at) - Date.now()) / 1000);
+  if (answer.token && age > 0) writeCookie(C.cookie.name, answer.token, age, C.cookie.domain);
+}
+
+async function flush() {
+  var item;
+  if (sending) return;
+  sending = 1;
+  try {
+    while ((item = queue()[0]) && await send(item.b))
+      queue(queue().filter(x => x.b.client_record_id != item.b.client_record_id));
+  } finally {
+    sending = 0;
+  }
+}
+
+/* Queue and send a choice; apply it locally at once whatever the network does. */
+function record(granted, method, language) {
+  var t = token(), choices = {}, body;
+  granted = normalize(granted);
+  ids.forEach(c => { choices[c] = granted.includes(c); });
+  if (method == 'custom' && t && state && state.some(c => !granted.includes(c))) method = 'withdraw';
+  if (method == 'withdraw' && !t) method = 'custom';
+  body = {
+    policy_version: C.policy_version, choices, method, language,
+    page_url: location.href, banner_version: V, client_record_id: randomId(),
+  };
+  if (t) body.token = t;
+  queue(queue().concat({ b: body, at: Date.now() }));
+  apply(granted);
+  return flush();
+}

@@ -1,0 +1,50 @@
+/* Applying a choice, the window.consent API, and keeping tabs in step. */
+function snapshot() {
+  var choices = {};
+  ids.forEach(c => { choices[c] = has(c); });
+  return { decided: !!state, choices, policy_version: C.policy_version, language: lang };
+}
+
+function apply(granted) {
+  var before = String(state);
+  closeAll();
+  granted = normalize(granted);
+  if (before == granted) return;
+  state = granted;
+  consentMode('update', state);
+  purge(ids.filter(c => !has(c)));
+  unloadFrames();
+  release();
+  var detail = snapshot();
+  listeners.forEach(fn => { try { fn(detail); } catch (e) { console.error(e); } });
+  d.dispatchEvent(new CustomEvent('consent:change', { detail }));
+}
+
+/* The newest known choice for the current policy: an unsent one queued here, else the token's. */
+async function known() {
+  var q = queue(), last = q[q.length - 1], days, p;
+  if (last && last.b.policy_version == C.policy_version) {
+    days = Object.values(last.b.choices).filter(Boolean).length > required.length
+      ? C.lifetimes.accept_days : C.lifetimes.refuse_days;
+    if (last.at + days * 864e5 > Date.now()) return ids.filter(c => last.b.choices[c]);
+  }
+  p = token() && await decodeToken(token());
+  return p && p.s == C.site && p.p == C.policy_version && p.x * 1000 > Date.now() && Array.isArray(p.g) ? p.g : null;
+}
+
+async function sync() {
+  var granted = await known();
+  if (granted) apply(granted);
+}
+
+w.consent = {
+  get: snapshot,
+  has,
+  show: openPreferences,
+  withdraw: category => record(state ? state.filter(c => category && c != category) : [], 'withdraw', lang),
+  on(type, fn) {
+    if (type == 'change') listeners.push(fn);
+    return () => { listeners = listeners.filter(f => f != fn); };
+  },
+  version: V,
+};

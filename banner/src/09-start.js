@@ -1,0 +1,30 @@
+/* Start: styles, Consent Mode default, then the stored choice or the banner. */
+function addStyles() {
+  try {
+    var sheet = new CSSStyleSheet();
+    sheet.replaceSync(CSS);
+    d.adoptedStyleSheets = [...d.adoptedStyleSheets, sheet];
+  } catch (e) {
+    d.head.append(h('style', { nonce }, [CSS]));
+  }
+}
+
+async function start() {
+  var granted = await known();
+  granted ? apply(granted) : showBanner();
+  d.readyState == 'loading' && d.addEventListener('DOMContentLoaded', () => state && release());
+  flush();
+}
+
+addStyles();
+consentMode('default', required);
+d.addEventListener('click', e => {
+  if (e.target.closest && e.target.closest('[data-consent-settings]')) {
+    e.preventDefault();
+    openPreferences();
+  }
+});
+addEventListener('storage', e => e.key == prefix + 'queue' && sync());
+addEventListener('online', flush);
+d.addEventListener('visibilitychange', () => d.hidden || sync());
+d.body ? start() : d.addEventListener('DOMContentLoaded', start);

@@ -1,0 +1,100 @@
+"""The embeddable banner script: the sources in ``banner/`` joined into one IIFE, minified, with a
+site's configuration inlined, and compressed once per configuration.
+
+The build runs in Python at render time (rjsmin, rcssmin), so a clean checkout needs no Node step and
+no generated file can go stale. The minified code is built once per process; each distinct
+configuration is rendered and compressed once and then served from memory.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import brotli
+import rcssmin
+import rjsmin
+
+#: Where the banner's sources live: ``banner/src/*.js`` (joined in file-name order) and ``banner/banner.css``.
+SOURCE_DIR = Path(__file__).resolve().parent.parent / "banner"
+#: Bumped by hand on behaviour changes; the build adds a digest of the sources.
+BANNER_RELEASE = "1"
+_CONFIG_SLOT = "__CONSENT_CONFIG__"
+
+
+@dataclass(frozen=True)
+class BannerBundle:
+    """One site's banner script, ready to serve: identity, gzip and brotli encodings and a strong ETag."""
+
+    body: bytes
+    gzip: bytes
+    br: bytes
+    etag: str
+
+
+def _json_for_script(value: Any, **kwargs: Any) -> str:
+    """JSON that is also a safe JavaScript expression: ASCII only (no charset surprises on the shop's
+    page) and no '<', so it stays inert even if someone inlines the script in HTML."""
+    text = json.dumps(value, ensure_ascii=True, separators=(",", ":"), **kwargs)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+@lru_cache(maxsize=1)
+def build_template() -> tuple[str, str]:
+    """Minified script with a slot for the configuration, and the banner version it carries."""
+    parts = sorted((SOURCE_DIR / "src").glob("*.js"))
+    if not parts:
+        raise FileNotFoundError(f"no banner sources under {SOURCE_DIR / 'src'}")
+    source = "\n".join(part.read_text(encoding="utf-8") for part in parts)
+    css = (SOURCE_DIR / "banner.css").read_text(encoding="utf-8")
+    digest = hashlib.sha256((source + "\0" + css).encode()).hexdigest()
+    version = f"{BANNER_RELEASE}.{digest[:12]}"
+    script = (
+        "(function(C,CSS,V){'use strict';\n" + source + "\n})("
+        + _CONFIG_SLOT + "," + _json_for_script(rcssmin.cssmin(css)) + "," + _json_for_script(version) + ");"
+    )
+    minified = rjsmin.jsmin(script)
+    if minified.count(_CONFIG_SLOT) != 1:
+        raise RuntimeError("the banner sources must not mention the configuration slot name")
+    return minified, version
+
+
+def banner_version() -> str:
+    """The version string every record made through this build carries (at most 32 characters)."""
+    return build_template()[1]
+
+
+def canonical_config(config: dict[str, Any]) -> str:
+    """The configuration as the script embeds it; equal configurations give equal text."""
+    return _json_for_script(config, sort_keys=True)
+
+
+@lru_cache(maxsize=256)
+def _render(config_json: str) -> BannerBundle:
+    template, _ = build_template()
+    body = template.replace(_CONFIG_SLOT, config_json).encode("ascii")
+    return BannerBundle(
+        body=body,
+        gzip=gzip.compress(body, compresslevel=9, mtime=0),
+        br=brotli.compress(body, mode=brotli.MODE_TEXT, quality=11),
+        etag='"' + hashlib.sha256(body).hexdigest() + '"',
+    )
+
+
+def render_banner(config: dict[str, Any]) -> BannerBundle:
+    """The banner for one site configuration (the dict served at ``/v1/sites/<site>/config``).
+
+    Rendered and compressed once per distinct configuration; later calls return the cached bundle.
+    """
+    return _render(canonical_config(config))
+
+
+def not_found_script(site_id: str) -> bytes:
+    """Harmless JavaScript for a site the service does not know: a console warning, no DOM changes."""
+    message = _json_for_script(f"consent: unknown site {str(site_id)[:100]!r}; no banner shown")
+    return f"console.warn({message});\n".encode("ascii")
