@@ -14,7 +14,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .config import Settings
 from .consent_cache import ConsentCache
-from .extensions import api, db, limiter, migrate
+from .extensions import db, limiter, migrate, rest_api
 from .redis_store import RedisStore
 from .tokens import TokenSigner
 
@@ -55,7 +55,8 @@ def create_app(overrides: Mapping[str, Any] | None = None, env: Mapping[str, str
     app.config.update(
         API_TITLE="Consent service", API_VERSION=__version__, OPENAPI_VERSION="3.0.3",
         OPENAPI_URL_PREFIX="/", OPENAPI_JSON_PATH="openapi.json",
-        OPENAPI_SWAGGER_UI_PATH=None, OPENAPI_REDOC_PATH=None,
+        OPENAPI_REDOC_PATH="docs",
+        OPENAPI_REDOC_URL="https://cdn.jsdelivr.net/npm/redoc@2.1.5/bundles/redoc.standalone.js",
         RATELIMIT_STORAGE_URI=settings.redis_url or "memory://",
         RATELIMIT_STORAGE_OPTIONS={"socket_timeout": 0.25, "socket_connect_timeout": 0.25},
         RATELIMIT_IN_MEMORY_FALLBACK_ENABLED=True, RATELIMIT_SWALLOW_ERRORS=True,
@@ -75,7 +76,7 @@ def create_app(overrides: Mapping[str, Any] | None = None, env: Mapping[str, str
             event.listen(db.engine, "connect", _sqlite_pragmas)
     migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True, compare_type=True)
     limiter.init_app(app)
-    api.init_app(app)
+    rest_api.init_app(app)
 
     from .auth import verified_keys
     from .policies import site_states

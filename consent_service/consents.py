@@ -155,7 +155,7 @@ def record_choice(session: Session, site: SiteState, signer: TokenSigner, choice
     now = now or datetime.now(UTC)
     granted_optional = any(v for c, v in choice.choices.items() if c != NECESSARY)
     lifetime_days = site.settings["accept_lifetime_days" if granted_optional else "refuse_lifetime_days"]
-    expires_at = (now + timedelta(days=lifetime_days)).replace(microsecond=0)
+    expires_at = now + timedelta(days=lifetime_days)
     record_id = new_id(now.timestamp())
     new_visitor = visitor_id is None
     visitor_id = visitor_id or new_id(now.timestamp())

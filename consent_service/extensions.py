@@ -15,7 +15,7 @@ class Base(DeclarativeBase):
 
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
-api = Api()
+rest_api = Api()
 
 
 def _rate_limit_key() -> str:

@@ -14,9 +14,7 @@ Fixtures other test modules use:
 from __future__ import annotations
 
 import os
-import secrets
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Callable
@@ -24,33 +22,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
+from support import CI, DEMO_ORIGIN, DEMO_TOML, RUN_ID, TEST_ENV, count_records, free_port, require_service, sync_demo  # noqa: F401
 
 from consent_service import create_app
 from consent_service.auth import verified_keys
 from consent_service.extensions import db
-from consent_service.policies import site_states, sync_declarations
-from consent_service.sites import load_site_file
-
-ROOT = Path(__file__).resolve().parent.parent
-DEMO_TOML = ROOT / "sites" / "demo.toml"
-CI = os.environ.get("CI") == "true"
-DEMO_ORIGIN = "http://127.0.0.1:8000"
-RUN_ID = f"{os.getpid()}_{secrets.token_hex(3)}"
-TEST_ENV = {
-    "SECRET_KEYS": "test-secret-newest-0123456789abcdef,test-secret-older-0123456789abcdef",
-    "IP_PEPPER": "test-pepper",
-    "SITE_CACHE_SECONDS": "0",
-    "RATE_LIMIT_WRITES": "1000/minute",
-}
-
-
-def require_service(what: str, reason: str) -> None:
-    """Skip locally, fail in CI: CI must exercise every real part."""
-    message = f"{what} is not available: {reason}"
-    if CI:
-        pytest.fail(message + " (CI=true: this is a failure, not a skip)")
-    pytest.skip(message)
+from consent_service.policies import site_states
 
 
 @pytest.fixture(scope="session")
@@ -117,10 +94,8 @@ def make_app(migrated_url: str) -> Any:
         for app in apps:
             with app.app_context():
                 db.engine.dispose()
-            redis = app.extensions["consent"].redis
-            if redis.client is not None:
-                for key in redis.client.scan_iter(f"cs-test-*{RUN_ID}*"):
-                    redis.client.delete(key)
+            store = app.extensions["consent"].redis
+            store.call(lambda client: [client.delete(key) for key in client.scan_iter(f"*{RUN_ID}*")], None)
 
 
 @pytest.fixture
@@ -131,12 +106,6 @@ def app(make_app: Callable[..., Any]) -> Any:
 @pytest.fixture
 def client(app: Any) -> Any:
     return app.test_client()
-
-
-def sync_demo(app: Any, path: Path = DEMO_TOML) -> Any:
-    with app.app_context():
-        sync_declarations(db.session, [load_site_file(path)])
-        return site_states.get(db.session, "demo")
 
 
 @pytest.fixture
@@ -159,11 +128,6 @@ def consent_body() -> Callable[..., dict[str, Any]]:
     return build
 
 
-def count_records(app: Any) -> int:
-    with app.app_context():
-        return db.session.execute(sa.text("SELECT count(*) FROM consent_records")).scalar_one()
-
-
 @pytest.fixture(scope="session")
 def redis_url() -> str:
     import redis
@@ -174,12 +138,6 @@ def redis_url() -> str:
     except redis.RedisError as error:
         require_service("Redis", str(error))
     return url
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture

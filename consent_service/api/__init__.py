@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from ..extensions import api
+from ..extensions import rest_api
 from .common import register_error_handlers
 
 
@@ -12,5 +12,5 @@ def register_blueprints(app: Flask) -> None:
     from . import backend, banner, health
 
     for module in (banner, backend, health):
-        api.register_blueprint(module.blp)
+        rest_api.register_blueprint(module.blp)
     register_error_handlers(app)

@@ -1,0 +1,55 @@
+"""Helpers and constants shared by test modules (import from here, not from conftest)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from consent_service.extensions import db
+from consent_service.policies import site_states, sync_declarations
+from consent_service.sites import load_site_file
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO_TOML = ROOT / "sites" / "demo.toml"
+CI = os.environ.get("CI") == "true"
+DEMO_ORIGIN = "http://127.0.0.1:8000"
+RUN_ID = f"{os.getpid()}_{secrets.token_hex(3)}"
+TEST_ENV = {
+    "SECRET_KEYS": "test-secret-newest-0123456789abcdef,test-secret-older-0123456789abcdef",
+    "IP_PEPPER": "test-pepper",
+    "SITE_CACHE_SECONDS": "0",
+    "RATE_LIMIT_WRITES": "1000/minute",
+}
+
+
+def require_service(what: str, reason: str) -> None:
+    """Skip locally, fail in CI: CI must exercise every real part."""
+    message = f"{what} is not available: {reason}"
+    if CI:
+        pytest.fail(message + " (CI=true: this is a failure, not a skip)")
+    pytest.skip(message)
+
+
+def sync_demo(app: Any, path: Path = DEMO_TOML) -> Any:
+    """Sync a site file (the demo by default) into the app's database; returns its SiteState."""
+    declaration = load_site_file(path)
+    with app.app_context():
+        sync_declarations(db.session, [declaration])
+        return site_states.get(db.session, declaration.site_id)
+
+
+def count_records(app: Any) -> int:
+    with app.app_context():
+        return db.session.execute(sa.text("SELECT count(*) FROM consent_records")).scalar_one()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]

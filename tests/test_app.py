@@ -1,0 +1,73 @@
+"""Configuration, health, and the OpenAPI document."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from consent_service import create_app
+from consent_service.config import ConfigError, Settings, database_uri
+
+
+def test_production_requires_secrets(tmp_path):
+    with pytest.raises(ConfigError, match="SECRET_KEYS is required in production"):
+        Settings.from_env({"CONSENT_ENV": "production", "IP_PEPPER": "p" * 40}, tmp_path)
+    with pytest.raises(ConfigError, match="IP_PEPPER is required in production"):
+        Settings.from_env({"CONSENT_ENV": "production", "SECRET_KEYS": "k" * 40}, tmp_path)
+    with pytest.raises(ConfigError, match="at least 32 characters"):
+        Settings.from_env({"CONSENT_ENV": "production", "SECRET_KEYS": "short", "IP_PEPPER": "p"}, tmp_path)
+
+
+def test_secret_files_and_rotation_order(tmp_path):
+    keys = tmp_path / "keys"
+    keys.write_text("newest-key,older-key\n")
+    settings = Settings.from_env({"SECRET_KEYS_FILE": str(keys), "IP_PEPPER": "pepper"}, tmp_path)
+    assert settings.secret_keys == ["newest-key", "older-key"]
+    with pytest.raises(ConfigError, match="SECRET_KEYS_FILE"):
+        Settings.from_env({"SECRET_KEYS_FILE": str(tmp_path / "absent")}, tmp_path)
+
+
+def test_development_secret_is_generated_once_and_announced(tmp_path, caplog):
+    with caplog.at_level(logging.WARNING):
+        first = Settings.from_env({}, tmp_path)
+    second = Settings.from_env({}, tmp_path)
+    assert first.secret_keys == second.secret_keys and len(first.secret_keys[0]) >= 32
+    assert "DEVELOPMENT secret" in caplog.text
+    assert first.secret_keys[0] not in caplog.text and first.ip_pepper not in caplog.text
+    assert first.secret_keys[0] not in repr(first) and first.ip_pepper not in repr(first)
+
+
+def test_database_url_spellings():
+    assert database_uri("postgres://u@h/db") == "postgresql+psycopg://u@h/db"
+    assert database_uri("postgresql://u@h/db") == "postgresql+psycopg://u@h/db"
+    assert database_uri("sqlite:///x.db") == "sqlite:///x.db"
+
+
+def test_bad_number_in_environment(tmp_path):
+    with pytest.raises(ConfigError, match="TRUSTED_PROXIES must be a whole number"):
+        create_app(env={"SECRET_KEYS": "k", "IP_PEPPER": "p", "TRUSTED_PROXIES": "one",
+                        "DATABASE_URL": f"sqlite:///{tmp_path}/x.db"})
+
+
+def test_health_and_readiness(client):
+    assert client.get("/healthz").get_json() == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200 and ready.get_json()["checks"] == {"database": "ok"}
+
+
+def test_openapi_document_describes_the_api(client):
+    spec = client.get("/openapi.json").get_json()
+    assert spec["openapi"].startswith("3.")
+    consents = spec["paths"]["/v1/sites/{site_id}/consents"]["post"]
+    schema = consents["requestBody"]["content"]["application/json"]["schema"]
+    assert schema["$ref"].endswith("ConsentRequest")
+    request_schema = spec["components"]["schemas"]["ConsentRequest"]
+    assert set(request_schema["required"]) == {"policy_version", "choices", "method"}
+    assert "/v1/sites/{site_id}/visitors/{visitor_id}/consent" in spec["paths"]
+    assert client.get("/docs").status_code == 200
+
+
+def test_unknown_path_is_json(client):
+    response = client.get("/nowhere")
+    assert response.status_code == 404 and response.get_json()["error"]["code"] == "not_found"
