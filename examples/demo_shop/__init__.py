@@ -1,0 +1,217 @@
+"""A small demo shop: product list, product page, cart and sign-in, wrapped in the consent guard and
+embedding the banner, served with a strict Content-Security-Policy.
+
+The shop sets cookies the way real shops do, without asking first: `session`, `cart` and `csrf_token`
+always; a `currency` preference and an `ad_id` advertising cookie server-side on every page; `_ga`
+renewed server-side when the browser has it. The guard removes whatever the visitor has not allowed.
+Analytics cookies (`_ga`, `_ga_XYZ`) also come from a held-back script and `ad_id` from a held-back
+pixel, which the banner runs only once their category is granted.
+
+Run it with `make run` (see examples/run_demo.py), or build it with `create_shop(...)`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import re
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, Response, abort, g, redirect, render_template, request, session, url_for
+
+from consent_service.guard import ConsentGuard, consent_decision
+
+CURRENCIES = {"EUR": ("€", 1.0), "USD": ("$", 1.08), "CNY": ("¥", 7.8)}
+DEFAULT_CURRENCY = "EUR"
+YEAR = 365 * 86400
+SLUG = re.compile(r"^[a-z0-9-]{1,40}$")
+
+
+@dataclass(frozen=True)
+class Product:
+    slug: str
+    name: str
+    summary: str
+    price_eur: float
+
+
+PRODUCTS = {p.slug: p for p in [
+    Product("code-editor-pro", "Code Editor Pro", "A fast editor with a debugger and refactoring tools.", 89.0),
+    Product("db-studio", "DB Studio", "Browse, query and migrate SQL databases.", 129.0),
+    Product("api-tester", "API Tester", "Record, replay and assert HTTP calls.", 49.0),
+    Product("build-cache", "Build Cache", "Share build results across your team's machines.", 199.0),
+]}
+
+
+def _parse_cart(raw: str | None) -> dict[str, int]:
+    """The cart cookie: `slug.qty~slug.qty`, or `empty`."""
+    cart: dict[str, int] = {}
+    for item in (raw or "").split("~"):
+        slug, _, quantity = item.partition(".")
+        if slug in PRODUCTS and quantity.isdigit():
+            cart[slug] = min(int(quantity), 99)
+    return cart
+
+
+def _dump_cart(cart: dict[str, int]) -> str:
+    return "~".join(f"{slug}.{quantity}" for slug, quantity in cart.items() if quantity > 0) or "empty"
+
+
+def create_shop(*, service_url: str, secrets_list: Iterable[str], site_id: str = "demo",
+                guard_options: dict[str, Any] | None = None) -> Flask:
+    """The shop wrapped in the guard; declarations come from the service's config endpoint."""
+    secrets_list = [s for s in secrets_list if s]
+    service_url = service_url.rstrip("/")
+    shop = Flask(__name__)
+    # The shop's own session key, derived so that every worker and restart agrees on it.
+    shop.secret_key = hmac.new(secrets_list[0].encode(), b"demo-shop-session", hashlib.sha256).hexdigest()
+    shop.config.update(SESSION_COOKIE_SAMESITE="Lax", SERVICE_URL=service_url, SITE_ID=site_id)
+
+    @shop.before_request
+    def prepare() -> None:
+        g.nonce = secrets.token_urlsafe(16)
+        g.cart = _parse_cart(request.cookies.get("cart"))
+        g.csrf_token = request.cookies.get("csrf_token") or secrets.token_urlsafe(24)
+        chosen = request.args.get("currency")
+        g.currency_choice = chosen if chosen in CURRENCIES else None
+        g.currency = g.currency_choice or request.cookies.get("currency")
+        if g.currency not in CURRENCIES:
+            g.currency = DEFAULT_CURRENCY
+        session.setdefault("sid", secrets.token_urlsafe(16))
+
+    def price(product: Product, quantity: int = 1) -> str:
+        symbol, rate = CURRENCIES[g.currency]
+        return f"{symbol}{product.price_eur * rate * quantity:,.2f}"
+
+    @shop.context_processor
+    def page_context() -> dict[str, Any]:
+        return {
+            "shop_name": "Demo Software Shop", "lang": "en", "nonce": g.nonce,
+            "banner_url": f"{service_url}/v1/sites/{site_id}/banner.js",
+            "decision": consent_decision(request.environ), "user": session.get("user"),
+            "cart_count": sum(g.cart.values()), "csrf_token": g.csrf_token, "currency": g.currency,
+            "currencies": list(CURRENCIES), "price": price,
+        }
+
+    def check_csrf() -> None:
+        sent = request.form.get("csrf_token", "")
+        if not sent or not hmac.compare_digest(sent, request.cookies.get("csrf_token", "")):
+            abort(400, "the form has expired; go back, reload and try again")
+
+    @shop.get("/")
+    def products() -> str:
+        return render_template("products.html", products=list(PRODUCTS.values()))
+
+    @shop.get("/products/<slug>")
+    def product(slug: str) -> str:
+        found = PRODUCTS.get(slug)
+        if found is None:
+            abort(404)
+        return render_template("product.html", product=found)
+
+    @shop.get("/cart")
+    def cart() -> str:
+        lines = [(PRODUCTS[slug], quantity) for slug, quantity in g.cart.items()]
+        return render_template("cart.html", lines=lines)
+
+    @shop.post("/cart")
+    def add_to_cart() -> Response:
+        check_csrf()
+        slug = request.form.get("slug", "")
+        if slug not in PRODUCTS:
+            abort(400, "unknown product")
+        try:
+            quantity = max(1, min(int(request.form.get("quantity", "1")), 99))
+        except ValueError:
+            abort(400, "quantity must be a number")
+        g.cart[slug] = min(g.cart.get(slug, 0) + quantity, 99)
+        return redirect(url_for("cart"), code=303)
+
+    @shop.route("/login", methods=["GET", "POST"])
+    def login() -> Any:
+        if request.method == "POST":
+            check_csrf()
+            email = request.form.get("email", "").strip()
+            if not re.fullmatch(r"[^@\s]{1,64}@[^@\s]{1,190}", email):
+                return render_template("login.html", error="Please enter an email address."), 400
+            session["user"] = email
+            return redirect(url_for("products"), code=303)
+        return render_template("login.html", error=None)
+
+    @shop.post("/logout")
+    def logout() -> Response:
+        check_csrf()
+        session.pop("user", None)
+        return redirect(url_for("products"), code=303)
+
+    @shop.get("/privacy")
+    def privacy() -> str:
+        return render_template("privacy.html")
+
+    @shop.get("/pixel.gif")
+    def pixel() -> Response:
+        """The advertising pixel a held-back script loads: it sets `ad_id` (the guard decides)."""
+        response = Response(_PIXEL, mimetype="image/gif")
+        response.headers["Cache-Control"] = "no-store"
+        _set_ad_id(response)
+        return response
+
+    def _set_ad_id(response: Response) -> None:
+        value = request.cookies.get("ad_id") or secrets.token_hex(8)
+        response.set_cookie("ad_id", value, max_age=90 * 86400, samesite="Lax")
+
+    @shop.after_request
+    def cookies_and_headers(response: Response) -> Response:
+        """Cookies set the way a shop sets them, without asking: the guard filters them."""
+        secure = request.is_secure
+        if request.endpoint == "static" or request.endpoint == "pixel":
+            return response
+        response.set_cookie("csrf_token", g.csrf_token, samesite="Lax", secure=secure)
+        response.set_cookie("cart", _dump_cart(g.cart), max_age=30 * 86400, samesite="Lax", secure=secure)
+        if g.currency_choice or "currency" not in request.cookies:
+            response.set_cookie("currency", g.currency, max_age=YEAR, samesite="Lax", secure=secure)
+        _set_ad_id(response)
+        if "_ga" in request.cookies:  # server-side renewal of the analytics id, as some shops do
+            response.set_cookie("_ga", request.cookies["_ga"], max_age=2 * YEAR, samesite="Lax", secure=secure)
+        if response.mimetype == "text/html":
+            response.headers["Content-Security-Policy"] = (
+                f"default-src 'self'; script-src 'nonce-{g.nonce}' {service_url}; "
+                f"style-src 'nonce-{g.nonce}'; connect-src 'self' {service_url}; img-src 'self' data:; "
+                "frame-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+                "frame-ancestors 'none'"
+            )
+            response.headers["Cache-Control"] = "no-store"
+            response.headers["X-Content-Type-Options"] = "nosniff"
+            response.headers["Referrer-Policy"] = "strict-origin-when-cross-origin"
+        return response
+
+    options = {"undeclared": "block", "necessary_cookies": ("session", "cart", "csrf_token"),
+               **(guard_options or {})}
+    shop.wsgi_app = ConsentGuard(shop.wsgi_app, site_id=site_id, secrets=secrets_list,
+                                 service_url=service_url, **options)
+    return shop
+
+
+_PIXEL = (b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01\x00\x00\x00\x00"
+          b",\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;")
+
+
+def service_instance_path() -> Path:
+    """The service's instance folder, where its development secrets are kept (as Flask finds it)."""
+    return Path(Flask("consent_service", instance_relative_config=True).instance_path)
+
+
+def create_shop_from_env() -> Flask:
+    """The shop as `make run` starts it: the service at CONSENT_SERVICE_URL, the service's secrets
+    read the way the service reads them (SECRET_KEYS, SECRET_KEYS_FILE or the development secret)."""
+    from consent_service.config import Settings
+
+    settings = Settings.from_env(instance_path=os.environ.get("CONSENT_INSTANCE_PATH") or service_instance_path())
+    service_url = os.environ.get("CONSENT_SERVICE_URL") or f"http://127.0.0.1:{os.environ.get('PORT', '5000')}"
+    return create_shop(service_url=service_url, secrets_list=settings.secret_keys,
+                       site_id=os.environ.get("DEMO_SITE", "demo"))
