@@ -3,6 +3,7 @@ session: the API, the CLI and the tests all call these, and none of them sees a 
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -116,10 +117,21 @@ def _language(site: SiteState, requested: str | None) -> str:
     raise ServiceError("unknown_language", f"language must be one of {', '.join(site.languages)}")
 
 
-def _insert(session: Session):
-    """An INSERT that can say ON CONFLICT DO NOTHING on both supported databases."""
-    dialect = session.get_bind().dialect.name
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)
+@functools.cache
+def _statements(dialect: str) -> tuple[sa.Insert, sa.Insert, sa.Insert, sa.Select]:
+    """The write path's statements, built once per dialect so each request only binds values.
+
+    Inserts that may collide say ON CONFLICT DO NOTHING (PostgreSQL and SQLite both understand it),
+    so a replayed client_record_id costs no exception and no aborted transaction.
+    """
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    records, keys = ConsentRecord.__table__, VisitorKey.__table__
+    insert_key = insert(keys).on_conflict_do_nothing()
+    insert_record = insert(records).returning(records.c.id)
+    insert_idempotent = insert(records).on_conflict_do_nothing(
+        index_elements=["site_id", "client_record_id"]).returning(records.c.id)
+    select_key = sa.select(keys.c.key).where(keys.c.visitor_id == sa.bindparam("visitor_id"))
+    return insert_key, insert_record, insert_idempotent, select_key
 
 
 def summary_of(row: Any) -> dict[str, Any]:
@@ -160,12 +172,13 @@ def record_choice(session: Session, site: SiteState, signer: TokenSigner, choice
     new_visitor = visitor_id is None
     visitor_id = visitor_id or new_id(now.timestamp())
 
-    key = None if new_visitor else session.execute(
-        sa.select(VisitorKey.key).where(VisitorKey.visitor_id == visitor_id)).scalar()
+    connection = session.connection()
+    insert_key, insert_record, insert_idempotent, select_key = _statements(connection.dialect.name)
+    key = None if new_visitor else connection.execute(select_key, {"visitor_id": visitor_id}).scalar()
     if key is None:
         key = proof.new_visitor_key()
-        session.execute(_insert(session)(VisitorKey).values(
-            visitor_id=visitor_id, site_id=site.id, key=key, created_at=now).on_conflict_do_nothing())
+        connection.execute(insert_key, {"visitor_id": visitor_id, "site_id": site.id, "key": key,
+                                        "created_at": now})
     personal = {"page_url": page_url, "user_agent": choice.user_agent}
     row: dict[str, Any] = {
         "id": record_id, "site_id": site.id, "visitor_id": visitor_id,
@@ -180,10 +193,8 @@ def record_choice(session: Session, site: SiteState, signer: TokenSigner, choice
         row[f"{name}_digest"] = proof.field_digest(key, name, value) if value else None
     row["digest"] = proof.record_digest(row)
 
-    statement = _insert(session)(ConsentRecord).values(**row)
-    if choice.client_record_id:
-        statement = statement.on_conflict_do_nothing(index_elements=["site_id", "client_record_id"])
-    inserted = session.execute(statement.returning(ConsentRecord.id)).scalar()
+    statement = insert_idempotent if choice.client_record_id else insert_record
+    inserted = connection.execute(statement, row).scalar()
     if inserted is None:
         session.rollback()
         return _replay(session, site, signer, choice, None if new_visitor else visitor_id)
