@@ -118,7 +118,11 @@ class Seal(db.Model):
     """Commits to the ordered digests of a window of records and to the previous seal."""
 
     __tablename__ = "seals"
-    __table_args__ = (sa.Index("ix_seals_site", "site_id", "id"),)
+    __table_args__ = (
+        sa.Index("ix_seals_site", "site_id", "id"),
+        # One successor per seal: concurrent sealers cannot fork the chain (migration 0002).
+        sa.UniqueConstraint("site_id", "previous_digest", name="uq_seals_site_previous"),
+    )
 
     id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
     site_id: Mapped[str] = mapped_column(sa.ForeignKey("sites.id"))
@@ -129,6 +133,10 @@ class Seal(db.Model):
     previous_digest: Mapped[str] = mapped_column(sa.String(64))
     digest: Mapped[str] = mapped_column(sa.String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: The ordered (record id, record digest) pairs; records_digest is its SHA-256 (migration 0002).
+    manifest: Mapped[bytes | None] = mapped_column(sa.LargeBinary, deferred=True)
+    #: When retention removed this seal's records; the seal stays in the chain (migration 0002).
+    purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class AccessLogEntry(db.Model):
