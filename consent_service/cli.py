@@ -111,3 +111,4 @@ def keys_revoke(key_id: str) -> None:
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
+from . import cli_compliance  # noqa: E402,F401  (compliance commands attach themselves to main)

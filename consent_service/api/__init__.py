@@ -9,8 +9,8 @@ from .common import register_error_handlers
 
 
 def register_blueprints(app: Flask) -> None:
-    from . import backend, banner, health
+    from . import admin, backend, banner, compliance, health, visitor
 
-    for module in (banner, backend, health):
+    for module in (banner, backend, health, compliance, admin, visitor):
         rest_api.register_blueprint(module.blp)
     register_error_handlers(app)
