@@ -1,0 +1,111 @@
+"""End-to-end fixtures: the consent service and the demo shop on two origins, headless Chromium.
+
+The service runs on http://127.0.0.1:<port> (SQLite in a temp dir), the demo shop on
+http://localhost:<port>: another origin and another cookie jar. The demo site is declared as in
+sites/demo.toml, with the shop's test origin as its only origin.
+"""
+
+from __future__ import annotations
+
+import secrets
+import tomllib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from browser_support import ServerThread, browser  # noqa: F401 (the browser fixture)
+
+ROOT = Path(__file__).resolve().parents[2]
+SECRET_KEYS = ["e2e-secret-newest-0123456789abcdef0123", "e2e-secret-older-0123456789abcdef01234"]
+SERVICE_ENV = {
+    "SECRET_KEYS": ",".join(SECRET_KEYS),
+    "IP_PEPPER": "e2e-pepper",
+    "SITE_CACHE_SECONDS": "0",
+    "RATE_LIMIT_WRITES": "10000/minute",
+}
+
+
+class _LateApp:
+    """Lets the shop's server take its port before the shop (whose origin the site declares) exists."""
+
+    app: Any = None
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        return self.app(environ, start_response)
+
+
+@dataclass
+class Demo:
+    service_url: str
+    shop_url: str
+    service_app: Any
+    shop_app: Any
+    secrets: list[str]
+
+    def records(self) -> list[dict[str, Any]]:
+        import sqlalchemy as sa
+
+        from consent_service.extensions import db
+
+        with self.service_app.app_context():
+            rows = db.session.execute(sa.text("SELECT method, choices FROM consent_records ORDER BY id"))
+            return [dict(row._mapping) for row in rows]
+
+
+@pytest.fixture(scope="session")
+def demo_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
+    from flask_migrate import upgrade
+
+    from consent_service import create_app
+    from consent_service.extensions import db
+    from consent_service.policies import sync_declarations
+    from consent_service.sites import parse_declaration
+    from examples.demo_shop import create_shop
+
+    tmp = tmp_path_factory.mktemp("e2e-service")
+    service_app = create_app(env={**SERVICE_ENV, "DATABASE_URL": f"sqlite:///{tmp / 'consent.sqlite3'}"},
+                             overrides={"TESTING": True, "REDIS_PREFIX": f"cs-e2e-{secrets.token_hex(3)}:"})
+    with service_app.app_context():
+        upgrade()
+    service_server = ServerThread(service_app)
+    service_url = f"http://127.0.0.1:{service_server.port}"
+    late = _LateApp()
+    shop_server = ServerThread(late)
+    shop_url = f"http://localhost:{shop_server.port}"
+
+    raw = tomllib.loads((ROOT / "sites" / "demo.toml").read_text(encoding="utf-8"))
+    raw["site"]["origins"] = [shop_url]
+    raw["site"]["privacy_policy_url"] = shop_url + "/privacy"
+    with service_app.app_context():
+        sync_declarations(db.session, [parse_declaration(raw, "demo.toml (e2e)")])
+    shop_app = create_shop(service_url=service_url, secrets_list=SECRET_KEYS, site_id="demo")
+    late.app = shop_app
+    try:
+        yield Demo(service_url, shop_url, service_app, shop_app, SECRET_KEYS)
+    finally:
+        shop_app.wsgi_app.close()
+        shop_server.stop()
+        service_server.stop()
+        with service_app.app_context():
+            db.engine.dispose()
+
+
+@pytest.fixture
+def demo(demo_servers: Demo) -> Demo:
+    return demo_servers
+
+
+@pytest.fixture
+def context(browser: Any) -> Iterator[Any]:  # noqa: F811
+    ctx = browser.new_context(locale="en-US")
+    yield ctx
+    ctx.close()
+
+
+@pytest.fixture
+def page(context: Any) -> Any:
+    p = context.new_page()
+    p.set_default_timeout(5000)
+    return p
