@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -12,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import DEMO_TOML, TEST_ENV, free_port
 from flask import Flask
 from werkzeug.test import Client
 
@@ -27,7 +27,8 @@ from consent_service.guard import (
 from consent_service.sites import load_site_file
 from consent_service.tokens import TokenSigner
 
-SECRETS = TEST_ENV["SECRET_KEYS"].split(",")
+DEMO_TOML = Path(__file__).resolve().parent.parent / "sites" / "demo.toml"
+SECRETS = ["guard-test-secret-newest-0123456789abcdef", "guard-test-secret-older-0123456789abcdef"]
 DECLARATION = load_site_file(DEMO_TOML)
 ALL_COOKIES = ["session=s1; Path=/; HttpOnly", "cart=empty; Path=/", "csrf_token=c1; Path=/",
                "currency=EUR; Path=/; Max-Age=31536000", "_ga=GA1.1.1; Path=/", "_ga_XYZ=GS1.1; Path=/",
@@ -54,6 +55,12 @@ class CookieApp:
         headers = [("Content-Type", "text/plain"), *self.extra] + [("Set-Cookie", c) for c in self.cookies]
         start_response("200 OK", headers)
         return [b"ok"]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def set_cookies(guard: ConsentGuard, consent: str | None = None, **kwargs: Any) -> dict[str, str]:
