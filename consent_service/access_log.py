@@ -50,5 +50,5 @@ def iter_access_log(connection: Connection, site_id: str, since: datetime | None
         query = query.where(table.c.created_at < until)
     if action is not None:
         query = query.where(table.c.action == action)
-    for row in connection.execution_options(yield_per=1000).execute(query):
+    for row in connection.execute(query, execution_options={"yield_per": 1000}):
         yield {name: getattr(row, name) for name in ACCESS_LOG_COLUMNS}

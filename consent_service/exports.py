@@ -260,10 +260,10 @@ class SealCursor:
 
     def __init__(self, connection: sa.Connection, site_id: str, from_id: str | None) -> None:
         params: dict[str, Any] = {"site_id": site_id, "from_id": from_id or ""}
-        self._rows = iter(connection.execution_options(yield_per=500).execute(sa.text(
+        self._rows = iter(connection.execute(sa.text(
             "SELECT id, first_record_id, last_record_id, digest FROM seals "
             "WHERE site_id = :site_id AND last_record_id >= :from_id AND purged_at IS NULL ORDER BY id"),
-            params))
+            params, execution_options={"yield_per": 500}))
         self.current: SealWindow | None = None
         self.latest_used: SealWindow | None = None
         self._advance()
@@ -319,8 +319,8 @@ def stream_export(connection: sa.Connection, site_id: str, filters: ExportFilter
     sql, params = export_query(dialect, filters, site_id)
     keys = KeyCache(connection)
     seals = SealCursor(connection, site_id, params.get("since_id"))
-    result = connection.execution_options(stream_results=True, yield_per=PARTITION_ROWS).execute(
-        sa.text(sql), params)
+    result = connection.execute(sa.text(sql), params,
+                                execution_options={"stream_results": True, "yield_per": PARTITION_ROWS})
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n") if fmt == "csv" else None
     if writer is not None:
@@ -328,7 +328,7 @@ def stream_export(connection: sa.Connection, site_id: str, filters: ExportFilter
     sealed = unsealed = erased = 0
     first_id = last_id = None
     try:
-        for partition in result.partitions():
+        for partition in result.partitions(PARTITION_ROWS):
             keys.load({row[2] for row in partition})
             ciphers = keys.ciphers
             lines: list[str] = []

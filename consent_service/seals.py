@@ -238,8 +238,9 @@ _RECORD_COLUMNS = [ConsentRecord.__table__.c[name] for name in proof.DIGEST_FIEL
 
 
 def _records(connection: sa.Connection, site_id: str) -> Iterator[Any]:
-    result = connection.execution_options(yield_per=2000).execute(
-        sa.select(*_RECORD_COLUMNS).where(ConsentRecord.site_id == site_id).order_by(ConsentRecord.id))
+    result = connection.execute(
+        sa.select(*_RECORD_COLUMNS).where(ConsentRecord.site_id == site_id).order_by(ConsentRecord.id),
+        execution_options={"yield_per": 2000})
     for row in result:
         yield row._mapping
 

@@ -53,8 +53,8 @@ def consent_stats(connection: Connection, site_id: str, since: datetime | None, 
         "WHERE site_id = :site_id AND id >= :since_id AND id < :until_id ORDER BY id")
     params = {"site_id": site_id, "since_id": id_time_floor(first.timestamp()),
               "until_id": id_time_floor(until.timestamp())}
-    for record_id, method, choices_text in connection.execution_options(
-            stream_results=True, yield_per=5000).execute(query, params):
+    rows = connection.execute(query, params, execution_options={"stream_results": True, "yield_per": 5000})
+    for record_id, method, choices_text in rows:
         moment = id_time(record_id)
         if moment is None:
             continue
