@@ -29,6 +29,7 @@ import email.utils
 import json
 import logging
 import os
+import re
 import threading
 import time
 from collections import Counter
@@ -273,25 +274,29 @@ class GuardStats:
                 "reissued": self.reissued}
 
 
+_MAX_AGE = re.compile(r";\s*max-age\s*=\s*([^;]*)", re.IGNORECASE)
+
+
 def is_deletion(set_cookie: str, now: float | None = None) -> bool:
     """True when a Set-Cookie value deletes its cookie: Max-Age <= 0 or an Expires in the past."""
-    expires_deletes = False
+    match = _MAX_AGE.search(set_cookie)
+    if match is not None:
+        # Max-Age wins over Expires (RFC 6265 5.3 step 3); an unreadable one is ignored.
+        try:
+            return int(match.group(1).strip()) <= 0
+        except ValueError:
+            pass
+    if "xpires" not in set_cookie and "XPIRES" not in set_cookie:
+        return False
     for attribute in set_cookie.split(";")[1:]:
         key, _, value = attribute.partition("=")
-        key = key.strip().lower()
-        if key == "max-age":
-            # Max-Age wins over Expires (RFC 6265 5.3 step 3).
-            try:
-                return int(value.strip()) <= 0
-            except ValueError:
-                continue
-        if key == "expires":
+        if key.strip().lower() == "expires":
             try:
                 moment = email.utils.parsedate_to_datetime(value.strip())
             except (TypeError, ValueError, IndexError):
-                continue
-            expires_deletes = moment.timestamp() <= (time.time() if now is None else now)
-    return expires_deletes
+                return False
+            return moment.timestamp() <= (time.time() if now is None else now)
+    return False
 
 
 class ConsentGuard:
@@ -407,12 +412,10 @@ class ConsentGuard:
     # -- the response -----------------------------------------------------------------------------
 
     def _note(self, kind: str, name: str, category: str | None) -> None:
+        counts = self.stats.removed if kind == "removed" else self.stats.reported
         with self._lock:
-            if kind == "removed":
-                self.stats.removed[name] += 1
-            else:
-                self.stats.reported[name] += 1
-            first = (kind, name) not in self._logged
+            counts[name] = counts.get(name, 0) + 1
+            first = counts[name] == 1 and (kind, name) not in self._logged
             if first and len(self._logged) < _CACHE_LIMIT:
                 self._logged.add((kind, name))
         if first:

@@ -1,0 +1,128 @@
+"""The consent guard's cost per request, in-process: a bare WSGI app that answers with 10 Set-Cookie
+headers, alone and wrapped in the guard (30 cookie declarations, a valid consent token, the consent
+cookie re-issued). Prints µs per request for both and the difference.
+
+    .venv/bin/python bench/guard_bench.py        (target: at most 25 µs added per request)
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from consent_service.guard import ConsentGuard  # noqa: E402
+from consent_service.sites import load_site_file  # noqa: E402
+from consent_service.tokens import TokenSigner  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+SECRETS = ["bench-secret-newest-0123456789abcdef", "bench-secret-older-0123456789abcdef"]
+TARGET_US = 25.0
+
+# 10 Set-Cookie headers: necessary, granted, refused and one undeclared; one of them a deletion.
+SET_COOKIES = [
+    "session=eyJzaWQiOiJhYmMifQ.abc.def; HttpOnly; Path=/; SameSite=Lax",
+    "cart=code-editor-pro.1~db-studio.2; Max-Age=2592000; Path=/; SameSite=Lax",
+    "csrf_token=T0k3nT0k3nT0k3nT0k3nT0k3n; Path=/; SameSite=Lax",
+    "currency=EUR; Max-Age=31536000; Path=/; SameSite=Lax",
+    "_ga=GA1.1.123456789.1700000000; Max-Age=63072000; Path=/; SameSite=Lax",
+    "_ga_XYZ=GS1.1.1700000000.1.0; Max-Age=63072000; Path=/; SameSite=Lax",
+    "ad_id=0123456789abcdef; Max-Age=7776000; Path=/; SameSite=Lax",
+    "ad_seen=1; Max-Age=7776000; Path=/; SameSite=Lax",
+    "chat_widget=open; Path=/",
+    "old_tracker=; Max-Age=0; Path=/",
+]
+
+
+def declaration_with_30_cookies() -> Any:
+    """The demo site's declaration grown to 30 cookie declarations (names and patterns)."""
+    declaration = load_site_file(ROOT / "sites" / "demo.toml")
+    cookies = list(declaration.shown["cookies"])
+    purpose = {"en": "Benchmark filler.", "zh-CN": "基准测试。"}
+    categories = ["preferences", "analytics", "marketing"]
+    index = 0
+    while len(cookies) < 30:
+        entry = {"category": categories[index % 3], "provider": "Bench", "lifetime": "1 day", "purpose": purpose}
+        if index % 4 == 3:
+            entry["pattern"] = f"bench_p{index}_*"
+        else:
+            entry["name"] = f"bench_{index}"
+        cookies.append(entry)
+        index += 1
+    cookies.append({"name": "ad_seen", "category": "marketing", "provider": "Bench", "lifetime": "1 day",
+                    "purpose": purpose})
+    cookies = cookies[:29] + [cookies[-1]]
+    declaration.shown["cookies"] = cookies
+    assert len(cookies) == 30
+    return declaration
+
+
+def bare_app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    start_response("200 OK", [("Content-Type", "text/html; charset=utf-8"), ("Content-Length", "2"),
+                              *[("Set-Cookie", value) for value in SET_COOKIES]])
+    return [b"ok"]
+
+
+def _start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
+    return None
+
+
+def per_request_us(app: Any, environ: dict[str, Any], requests: int, rounds: int) -> float:
+    """The median over rounds of the mean time per request, in µs."""
+    timings = []
+    for _ in range(rounds):
+        gc.disable()
+        started = time.perf_counter_ns()
+        for _ in range(requests):
+            for _chunk in app(dict(environ), _start_response):
+                pass
+        elapsed = time.perf_counter_ns() - started
+        gc.enable()
+        timings.append(elapsed / requests / 1000)
+    return statistics.median(timings)
+
+
+def run(requests: int = 20_000, rounds: int = 7) -> dict[str, float]:
+    declaration = declaration_with_30_cookies()
+    guard = ConsentGuard(bare_app, site_id="demo", secrets=SECRETS, declarations=declaration, policy_version=1)
+    token = TokenSigner("demo", SECRETS).issue(
+        visitor_id="01J0000000000000000000VIS1", policy_version=1, granted=["necessary", "analytics"],
+        record_id="01J0000000000000000000REC1", expires_at=int(time.time()) + 365 * 86400)
+    environ = {
+        "REQUEST_METHOD": "GET", "PATH_INFO": "/products/db-studio", "QUERY_STRING": "", "SERVER_NAME": "shop",
+        "SERVER_PORT": "443", "SERVER_PROTOCOL": "HTTP/1.1", "wsgi.url_scheme": "https",
+        "HTTP_HOST": "shop.example", "HTTP_SEC_GPC": "1",
+        "HTTP_COOKIE": f"session=eyJzaWQiOiJhYmMifQ.abc.def; cart=db-studio.2; csrf_token=T0k3n; consent={token}; "
+                       "_ga=GA1.1.123456789.1700000000; _ga_XYZ=GS1.1.1700000000.1.0",
+    }
+    # Check it does what it is measured doing: keeps 7 headers, removes 4, re-issues the consent cookie.
+    seen: list[list[tuple[str, str]]] = []
+    guard(dict(environ), lambda status, headers, exc_info=None: seen.append(headers))
+    kept = [value.split("=")[0] for name, value in seen[0] if name == "Set-Cookie"]
+    assert kept == ["session", "cart", "csrf_token", "_ga", "_ga_XYZ", "old_tracker", "consent"], kept
+
+    for app in (bare_app, guard):  # warm up
+        per_request_us(app, environ, 2_000, 1)
+    bare = per_request_us(bare_app, environ, requests, rounds)
+    guarded = per_request_us(guard, environ, requests, rounds)
+    return {"bare_us": bare, "guarded_us": guarded, "added_us": guarded - bare}
+
+
+def main() -> None:
+    logging.getLogger("consent_service.guard").setLevel(logging.ERROR)  # the removals it logs once
+    result = run()
+    verdict = "within" if result["added_us"] <= TARGET_US else "OVER"
+    print("Consent guard, in-process (10 Set-Cookie headers, 30 declarations, valid token, re-issue on)")
+    print(f"  bare WSGI app      {result['bare_us']:8.2f} µs/request")
+    print(f"  wrapped in guard   {result['guarded_us']:8.2f} µs/request")
+    print(f"  added by the guard {result['added_us']:8.2f} µs/request  ({verdict} the {TARGET_US:.0f} µs target)")
+
+
+if __name__ == "__main__":
+    main()
