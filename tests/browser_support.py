@@ -2,6 +2,8 @@
 through Playwright, and serving a WSGI app on a free local port in a thread.
 
 Import the fixture into a conftest to use it: `from browser_support import browser  # noqa: F401`.
+Playwright's sync API allows one running instance per thread, so every conftest that imports the
+fixture shares one Chromium for the whole run (started by the first user, closed after the last).
 Chromium missing: the test is skipped locally and fails under CI=true.
 """
 
@@ -35,18 +37,35 @@ def chromium_executable() -> str:
     return executable
 
 
+_shared: dict[str, Any] = {"users": 0, "playwright": None, "browser": None}
+
+
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
-    """One headless Chromium for the test run."""
-    executable = chromium_executable()
+    """One headless Chromium for the test run, shared by every conftest that imports this fixture."""
+    if _shared["users"] == 0:
+        executable = chromium_executable()
+        try:
+            from playwright.sync_api import sync_playwright
+        except ImportError as error:
+            unavailable(f"playwright is not installed: {error}")
+        playwright = sync_playwright().start()
+        try:
+            _shared["browser"] = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS,
+                                                            headless=True)
+        except Exception:
+            playwright.stop()
+            raise
+        _shared["playwright"] = playwright
+    _shared["users"] += 1
     try:
-        from playwright.sync_api import sync_playwright
-    except ImportError as error:
-        unavailable(f"playwright is not installed: {error}")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS, headless=True)
-        yield chromium
-        chromium.close()
+        yield _shared["browser"]
+    finally:
+        _shared["users"] -= 1
+        if _shared["users"] == 0:
+            _shared["browser"].close()
+            _shared["playwright"].stop()
+            _shared["browser"] = _shared["playwright"] = None
 
 
 class ServerThread:
