@@ -14,10 +14,9 @@ an export line (see docs/compliance.md).
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import re
+import secrets
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -115,8 +114,9 @@ class ExportFilters:
         return {"since": iso(self.since), "until": iso(self.until), "method": self.method,
                 "visitor_id": self.visitor_id, "policy_version": self.policy_version}
 
-    def sql(self, params: dict[str, Any]) -> str:
-        """WHERE conditions on `r` (consent_records) for these filters; binds go into params."""
+    def sql(self, params: dict[str, Any], bind: str = ":{}") -> str:
+        """WHERE conditions on `r` (consent_records) for these filters; binds go into params and are
+        spelled with `bind` (':{}' for SQLAlchemy, '%({})s' for psycopg)."""
         conditions = ["r.site_id = :site_id"]
         if self.since is not None:
             conditions.append("r.id >= :since_id")
@@ -133,7 +133,8 @@ class ExportFilters:
         if self.policy_version is not None:
             conditions.append("r.policy_version = :policy_version")
             params["policy_version"] = self.policy_version
-        return " AND ".join(conditions)
+        return " AND ".join(condition.replace(":" + name, bind.format(name))
+                            for condition in conditions for name in [condition.rsplit(":", 1)[1]])
 
 
 def parse_format(raw: str | None) -> str:
@@ -161,9 +162,10 @@ def _timestamp_sql(dialect: str, column: str) -> str:
     return f"replace({column}, ' ', 'T') || 'Z'"
 
 
-def export_query(dialect: str, filters: ExportFilters, site_id: str) -> tuple[str, dict[str, Any]]:
+def export_query(dialect: str, filters: ExportFilters, site_id: str,
+                 bind: str = ":{}") -> tuple[str, dict[str, Any]]:
     params: dict[str, Any] = {"site_id": site_id}
-    where = filters.sql(params)
+    where = filters.sql(params, bind)
     # Only constant SQL is interpolated here; every value is a bound parameter.
     sql = (
         "SELECT r.id, r.site_id, r.visitor_id, r.policy_version, r.policy_hash, "  # noqa: S608
@@ -282,31 +284,63 @@ class SealCursor:
 
 
 _encode = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]
+_FORMULA_START = frozenset("=+-@\t\r")
 
 
-def _str(value: str | None) -> str:
+def _partitions(connection: sa.Connection, filters: ExportFilters, site_id: str) -> Iterator[list[Any]]:
+    """Rows in id order, PARTITION_ROWS at a time, from a server-side cursor.
+
+    On PostgreSQL this is psycopg's own named cursor in binary mode, inside the caller's
+    transaction: it fetches about twice as fast as going through SQLAlchemy's result layer."""
+    if connection.dialect.name == "postgresql":
+        sql, params = export_query("postgresql", filters, site_id, bind="%({})s")
+        raw = connection.connection.driver_connection
+        cursor = raw.cursor(name=f"consent_export_{secrets.token_hex(6)}")  # type: ignore[union-attr]
+        try:
+            cursor.execute(sql, params, binary=True)
+            while True:
+                rows = cursor.fetchmany(PARTITION_ROWS)
+                if not rows:
+                    return
+                yield rows
+        finally:
+            cursor.close()
+    sql, params = export_query(connection.dialect.name, filters, site_id)
+    result = connection.execute(sa.text(sql), params,
+                                execution_options={"stream_results": True, "yield_per": PARTITION_ROWS})
+    try:
+        yield from result.partitions(PARTITION_ROWS)
+    finally:
+        result.close()
+
+
+def _json_text(value: str | None) -> str:
     return "null" if value is None else _encode(value)
 
 
-def _ndjson_line(r: Any, page_url: str | None, user_agent: str | None, personal: str,
-                 gpc: bool, seal_id: int | None) -> str:
-    return (
-        f'{{"id":"{r[0]}","site_id":"{r[1]}","visitor_id":"{r[2]}","policy_version":{r[3]},'
-        f'"policy_hash":"{r[4]}","choices":{r[5]},"method":"{r[6]}","created_at":"{r[7]}",'
-        f'"expires_at":"{r[8]}","language":{_str(r[9])},"page_url":{_str(page_url)},'
-        f'"user_agent":{_str(user_agent)},"personal_data":"{personal}",'
-        f'"page_url_digest":{_str(r[12])},"user_agent_digest":{_str(r[13])},"ip_hash":{_str(r[14])},'
-        f'"gpc":{"true" if gpc else "false"},"banner_version":{_str(r[16])},'
-        f'"client_record_id":{_str(r[17])},"digest":"{r[18]}",'
-        f'"seal_id":{"null" if seal_id is None else seal_id}}}\n'
-    )
-
-
-def _csv_safe(value: str | None) -> str | None:
-    """Neutralise spreadsheet formulas in visitor-supplied text (CSV injection)."""
-    if value and value[0] in "=+-@\t\r":
-        return "'" + value
+def _csv_text(value: str | None, defuse: bool = True) -> str:
+    """A CSV field: quoted when it must be; formulas defused for spreadsheets (CSV injection)."""
+    if value is None:
+        return ""
+    if defuse and value and value[0] in _FORMULA_START:
+        value = "'" + value
+    if '"' in value or "," in value or "\n" in value or "\r" in value:
+        return '"' + value.replace('"', '""') + '"'
     return value
+
+
+def _decrypt_row(cipher: AESGCM, record_id: str, page_url: Any, user_agent: Any) -> tuple[str | None, str | None]:
+    """Both personal fields of a record; the fast path, falling back to one field at a time."""
+    try:
+        return (
+            cipher.decrypt(page_url[:12], page_url[12:], (record_id + "\x00page_url").encode()).decode()
+            if page_url else None,
+            cipher.decrypt(user_agent[:12], user_agent[12:], (record_id + "\x00user_agent").encode()).decode()
+            if user_agent else None,
+        )
+    except (InvalidTag, UnicodeDecodeError, ValueError, TypeError):
+        return (_decrypt(cipher, record_id, "page_url", page_url),
+                _decrypt(cipher, record_id, "user_agent", user_agent))
 
 
 def stream_export(connection: sa.Connection, site_id: str, filters: ExportFilters, fmt: str,
@@ -315,71 +349,75 @@ def stream_export(connection: sa.Connection, site_id: str, filters: ExportFilter
 
     The caller owns the connection (one transaction, ideally a snapshot: see seals.snapshot_connection).
     """
-    dialect = connection.dialect.name
-    sql, params = export_query(dialect, filters, site_id)
     keys = KeyCache(connection)
-    seals = SealCursor(connection, site_id, params.get("since_id"))
-    result = connection.execute(sa.text(sql), params,
-                                execution_options={"stream_results": True, "yield_per": PARTITION_ROWS})
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n") if fmt == "csv" else None
-    if writer is not None:
-        writer.writerow(COLUMNS)
-    sealed = unsealed = erased = 0
-    first_id = last_id = None
-    try:
-        for partition in result.partitions(PARTITION_ROWS):
-            keys.load({row[2] for row in partition})
-            ciphers = keys.ciphers
-            lines: list[str] = []
-            for row in partition:
-                record_id = row[0]
-                cipher = ciphers.get(row[2])
-                page_url = _decrypt(cipher, record_id, "page_url", row[10]) if row[10] else None
-                user_agent = _decrypt(cipher, record_id, "user_agent", row[11]) if row[11] else None
-                if row[12] is None and row[13] is None:
-                    personal = "none"
-                elif cipher is None:
-                    personal = "erased"
-                    erased += 1
-                else:
-                    personal = "present"
-                seal_id = seals.seal_for(record_id)
-                if seal_id is None:
-                    unsealed += 1
-                else:
-                    sealed += 1
-                gpc = bool(row[15])
-                if writer is None:
-                    lines.append(_ndjson_line(row, page_url, user_agent, personal, gpc, seal_id))
-                else:
-                    writer.writerow((
-                        record_id, row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8],
-                        row[9], _csv_safe(page_url), _csv_safe(user_agent), personal, row[12], row[13],
-                        row[14], "true" if gpc else "false", _csv_safe(row[16]), row[17], row[18],
-                        seal_id))
-            if partition:
-                first_id = first_id or partition[0][0]
-                last_id = partition[-1][0]
-                summary.count += len(partition)
-                summary.first_record_id, summary.last_record_id = first_id, last_id
-                summary.sealed, summary.unsealed, summary.erased = sealed, unsealed, erased
-            if writer is None:
-                yield "".join(lines).encode()
+    seals = SealCursor(connection, site_id, id_time_floor(filters.since.timestamp()) if filters.since else None)
+    csv_out = fmt == "csv"
+    if csv_out:
+        yield (",".join(COLUMNS) + "\n").encode()
+    sealed = erased = 0
+    first_id = None
+    for partition in _partitions(connection, filters, site_id):
+        keys.load({row[2] for row in partition})
+        ciphers = keys.ciphers
+        seal = seals.current
+        seal_first, seal_last = (seal.first_record_id, seal.last_record_id) if seal else ("~", "~")
+        lines: list[str] = []
+        append = lines.append
+        for row in partition:
+            (record_id, site, visitor_id, version, policy_hash, choices, method, created_at, expires_at,
+             language, page_url, user_agent, page_url_digest, user_agent_digest, ip_hash, gpc,
+             banner_version, client_record_id, digest) = row
+            cipher = ciphers.get(visitor_id)
+            if page_url_digest is None and user_agent_digest is None:
+                personal, page_url, user_agent = "none", None, None
+            elif cipher is None:
+                personal, page_url, user_agent = "erased", None, None
+                erased += 1
             else:
-                yield buffer.getvalue().encode()
-                buffer.seek(0)
-                buffer.truncate()
-        summary.seal = seals.latest_used
-        summary.complete = True
-        trailer = json.dumps({"summary": summary.to_dict()}, separators=(",", ":"))
-        if writer is None:
-            yield (trailer + "\n").encode()
-        else:
-            writer.writerow(("#summary", trailer))
-            yield buffer.getvalue().encode()
-    finally:
-        result.close()
+                personal = "present"
+                page_url, user_agent = _decrypt_row(cipher, record_id, page_url, user_agent)
+            if record_id > seal_last:
+                seal_id = seals.seal_for(record_id)
+                seal = seals.current
+                seal_first, seal_last = (seal.first_record_id, seal.last_record_id) if seal else ("~", "~")
+            if seal is not None and record_id >= seal_first:
+                seal_id = seal.id
+                seals.latest_used = seal
+                sealed += 1
+            else:
+                seal_id = None
+            if csv_out:
+                append(
+                    f"{record_id},{site},{visitor_id},{version},{policy_hash},"
+                    f'"{choices.replace(chr(34), chr(34) * 2)}",{method},{created_at},{expires_at},'
+                    f"{_csv_text(language)},{_csv_text(page_url)},{_csv_text(user_agent)},{personal},"
+                    f"{page_url_digest or ''},{user_agent_digest or ''},{ip_hash or ''},"
+                    f"{'true' if gpc else 'false'},{_csv_text(banner_version)},{_csv_text(client_record_id)},"
+                    f"{digest},{'' if seal_id is None else seal_id}\n")
+            else:
+                append(
+                    f'{{"id":{_encode(record_id)},"site_id":{_encode(site)},"visitor_id":{_encode(visitor_id)},'
+                    f'"policy_version":{int(version)},"policy_hash":{_encode(policy_hash)},"choices":{choices},'
+                    f'"method":{_encode(method)},"created_at":"{created_at}","expires_at":"{expires_at}",'
+                    f'"language":{_json_text(language)},"page_url":{_json_text(page_url)},'
+                    f'"user_agent":{_json_text(user_agent)},"personal_data":"{personal}",'
+                    f'"page_url_digest":{_json_text(page_url_digest)},'
+                    f'"user_agent_digest":{_json_text(user_agent_digest)},"ip_hash":{_json_text(ip_hash)},'
+                    f'"gpc":{"true" if gpc else "false"},"banner_version":{_json_text(banner_version)},'
+                    f'"client_record_id":{_json_text(client_record_id)},"digest":{_encode(digest)},'
+                    f'"seal_id":{"null" if seal_id is None else seal_id}}}\n')
+        first_id = first_id or partition[0][0]
+        summary.count += len(partition)
+        summary.first_record_id, summary.last_record_id = first_id, partition[-1][0]
+        summary.sealed, summary.unsealed, summary.erased = sealed, summary.count - sealed, erased
+        yield "".join(lines).encode()
+    summary.seal = seals.latest_used
+    summary.complete = True
+    trailer = json.dumps({"summary": summary.to_dict()}, separators=(",", ":"))
+    if csv_out:
+        yield ('#summary,"' + trailer.replace('"', '""') + '"\n').encode()
+    else:
+        yield (trailer + "\n").encode()
 
 
 def window_for(since: datetime | None, until: datetime | None, default_days: int) -> tuple[datetime, datetime]:
