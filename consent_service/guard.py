@@ -9,7 +9,9 @@ declared in a category the visitor has not granted:
 - cookies of the `necessary` category always pass, and so does the consent cookie itself;
 - a `Set-Cookie` that deletes a cookie (`Max-Age=0` or an `Expires` in the past) always passes;
 - a cookie declared nowhere follows the `undeclared` policy: `block` (default), `allow` or `report`;
-- every removal (and every reported cookie) is logged once per cookie name and counted.
+- every removal (and every reported cookie) is logged once per cookie name and counted;
+- cookies the browser still sends from a category the visitor's valid token refuses (set before a
+  withdrawal, or HttpOnly ones the banner cannot reach) are expired with `Max-Age=0`.
 
 It also re-issues a valid `consent` cookie from the shop's own origin with the token's full
 lifetime, because browsers cap the life of cookies written by scripts (Safari: 7 days).
@@ -311,7 +313,7 @@ class ConsentGuard:
     def __init__(self, app: Callable[..., Any], *, site_id: str, secrets: Iterable[str] | str,
                  declarations: SiteDeclaration | str | Path | None = None, service_url: str | None = None,
                  policy_version: int | None = None, undeclared: UndeclaredPolicy = "block",
-                 necessary_cookies: Iterable[str] = (), reissue: bool = True,
+                 necessary_cookies: Iterable[str] = (), reissue: bool = True, expire_refused: bool = True,
                  refresh_seconds: float = 60.0, fetch_timeout: float = 2.0,
                  cache_file: str | Path | None = None) -> None:
         if undeclared not in _UNDECLARED_POLICIES:
@@ -325,6 +327,7 @@ class ConsentGuard:
         self.undeclared = undeclared
         self.necessary_cookies = frozenset(necessary_cookies)
         self.reissue = reissue
+        self.expire_refused = expire_refused
         self.stats = GuardStats()
         self._signer = TokenSigner(site_id, [s.strip() for s in secrets])
         self._checks: dict[str, TokenCheck] = {}
@@ -478,6 +481,37 @@ class ConsentGuard:
             parts.append("Secure")
         return ("Set-Cookie", "; ".join(parts))
 
+    def refused_in_request(self, environ: Mapping[str, Any], decision: ConsentDecision,
+                           rules: CookieRules) -> list[str]:
+        """Cookies the browser sent that are declared in a category the visitor has refused (set
+        before a withdrawal, or HttpOnly ones the banner cannot delete).
+
+        Only on a valid decision: without one the banner may have just applied a choice whose token
+        has not arrived yet (or is queued while the service is down), and its cookies must not be
+        expired under it.
+        """
+        if decision.status != "valid":
+            return []
+        refused = []
+        for part in environ.get("HTTP_COOKIE", "").split(";"):
+            name = part.split("=", 1)[0].strip()
+            category = rules.category_of(name) if name else None
+            if category is not None and category not in decision.granted and name not in self.necessary_cookies:
+                refused.append(name)
+        return refused
+
+    def _expiry_headers(self, names: list[str], headers: list[tuple[str, str]],
+                        rules: CookieRules) -> list[tuple[str, str]]:
+        setting = {value.split("=", 1)[0].strip() for header, value in headers if header.lower() == "set-cookie"}
+        expired = []
+        for name in dict.fromkeys(names):
+            if name in setting:
+                continue
+            expired.append(("Set-Cookie", f"{name}=; Max-Age=0; Path=/"))
+            if rules.cookie_domain:
+                expired.append(("Set-Cookie", f"{name}=; Max-Age=0; Path=/; Domain={rules.cookie_domain}"))
+        return expired
+
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         if self.service is not None and not self._started:
             self._started = True
@@ -486,9 +520,12 @@ class ConsentGuard:
         decision, token = self.decide(environ, rules)
         environ[DECISION_KEY] = decision
         environ[GPC_KEY] = decision.gpc
+        refused = self.refused_in_request(environ, decision, rules) if self.expire_refused and rules else []
 
         def guarded_start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
             headers = self.filter_headers(headers, decision, rules)
+            if refused:
+                headers = [*headers, *self._expiry_headers(refused, headers, rules)]
             if token and self.reissue and rules is not None:
                 extra = self._reissue_header(headers, token, decision, rules, environ)
                 if extra is not None:

@@ -237,6 +237,36 @@ def test_reissue_respects_domain_and_skips_unsafe_or_pointless_cases() -> None:
     assert "consent" not in set_cookies(make_guard(reissue=False), token())
 
 
+def test_refused_cookies_the_browser_still_sends_are_expired() -> None:
+    app = CookieApp(["session=s2; Path=/", "ad_id=a2; Path=/"])
+    guard = make_guard(app, reissue=False)
+    client = Client(guard)
+    for name in ("session", "_ga", "_ga_XYZ", "ad_id", "currency", "tracker"):
+        client.set_cookie(name, "old")
+    client.set_cookie("consent", token(("necessary", "preferences")))
+    response = client.get("/")
+    cookies = response.headers.getlist("Set-Cookie")
+    # ad_id: the app's own Set-Cookie is removed and the browser's copy expired, once.
+    assert sorted(cookies) == sorted(["session=s2; Path=/", "_ga=; Max-Age=0; Path=/",
+                                      "_ga_XYZ=; Max-Age=0; Path=/", "ad_id=; Max-Age=0; Path=/"])
+    with_domain = load_site_file(DEMO_TOML)
+    with_domain.settings["cookie_domain"] = "shop.example"
+    client = Client(make_guard(CookieApp([]), declarations=with_domain, reissue=False))
+    client.set_cookie("consent", token(("necessary",)))
+    client.set_cookie("_ga", "old")
+    assert client.get("/").headers.getlist("Set-Cookie") == [
+        "_ga=; Max-Age=0; Path=/", "_ga=; Max-Age=0; Path=/; Domain=shop.example"]
+    client = Client(make_guard(CookieApp([]), expire_refused=False, reissue=False))
+    client.set_cookie("consent", token(("necessary",)))
+    client.set_cookie("_ga", "old")
+    assert client.get("/").headers.getlist("Set-Cookie") == []
+    # Without a valid token nothing is expired: the banner may have applied a choice whose token
+    # has not arrived yet.
+    client = Client(make_guard(CookieApp([])))
+    client.set_cookie("_ga", "old")
+    assert client.get("/").headers.getlist("Set-Cookie") == []
+
+
 def test_sec_gpc_reaches_the_application() -> None:
     app = CookieApp()
     guard = make_guard(app)
