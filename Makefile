@@ -40,7 +40,7 @@ test-fast: install
 	$(BIN)/pytest -q
 
 bench: install
-	$(BIN)/python -m bench.run_all
+	$(BIN)/python -m bench.run_all $(BENCH)
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache

@@ -71,3 +71,12 @@ def test_openapi_document_describes_the_api(client):
 def test_unknown_path_is_json(client):
     response = client.get("/nowhere")
     assert response.status_code == 404 and response.get_json()["error"]["code"] == "not_found"
+
+
+def test_config_has_an_etag_and_answers_304(client, demo):
+    first = client.get("/v1/sites/demo/config")
+    assert first.status_code == 200 and first.headers["ETag"]
+    assert first.get_json()["policy_version"] == 1 and first.get_json()["policy_hash"] == demo.content_hash
+    again = client.get("/v1/sites/demo/config", headers={"If-None-Match": first.headers["ETag"]})
+    assert again.status_code == 304 and again.data == b""
+    assert client.get("/v1/sites/nope/config").get_json()["error"]["code"] == "unknown_site"

@@ -68,7 +68,8 @@ def get_config(site_id: str) -> Response:
     response = jsonify(site.public_config(service_url()))
     response.headers["Cache-Control"] = "public, max-age=60"
     response.headers["Access-Control-Allow-Origin"] = "*"
-    return response
+    response.add_etag()
+    return response.make_conditional(request)
 
 
 @blp.route("/<site_id>/banner.js", methods=["GET"])
