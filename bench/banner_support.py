@@ -1,0 +1,64 @@
+"""Small pieces bench/banner_size.py needs: threaded local servers and a headless Chromium."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+from werkzeug.serving import make_server
+from werkzeug.wrappers import Request, Response
+
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+class ServerThread:
+    """A WSGI app on a free port of 127.0.0.1 in a daemon thread; stop() shuts it down."""
+
+    def __init__(self, app: Any) -> None:
+        self.server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.port = self.server.server_port
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=5)
+
+
+class PageServer(ServerThread):
+    """Serves in-memory files (path -> (bytes, content type)) on http://localhost:<port>, so pages
+    are on another origin than a service on 127.0.0.1."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, tuple[bytes, str]] = {}
+        super().__init__(self._app)
+
+    def _app(self, environ: dict[str, Any], start_response: Any) -> Any:
+        found = self.files.get(Request(environ).path)
+        if found is None:
+            return Response("not found", status=404)(environ, start_response)
+        body, content_type = found
+        return Response(body, content_type=content_type, headers={"Cache-Control": "no-store"})(
+            environ, start_response)
+
+    def url(self, path: str) -> str:
+        return f"http://localhost:{self.port}{path}"
+
+
+@contextlib.contextmanager
+def launch_chromium() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    executable = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield browser
+        finally:
+            browser.close()
