@@ -9,6 +9,7 @@ ZH_TITLE = "Demo 软件商店的 Cookie"
 EN_TITLE = "Cookies on Demo Software Shop"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("html_lang", "locale", "title"), [
     ("zh-CN", "en-US", ZH_TITLE),          # the page's language wins
     ("zh-Hans", "en-US", ZH_TITLE),        # script subtag matches Simplified Chinese
@@ -83,6 +84,7 @@ def test_keyboard_only(page, pages, service, site):
     wait_until(page, "window.consent.get().decided")
 
 
+@pytest.mark.slow
 def test_reduced_motion_and_dark_scheme(browser, pages, site):
     looks = {}
     for scheme, motion in (("light", "no-preference"), ("dark", "reduce")):
@@ -100,6 +102,7 @@ def test_reduced_motion_and_dark_scheme(browser, pages, site):
     assert looks["light"][1] != looks["dark"][1]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 def test_axe_finds_nothing(browser, pages, site, scheme):
     from axe_playwright_python.sync_playwright import Axe

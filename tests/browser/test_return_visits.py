@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 
+import pytest
 from conftest import BANNER, SERVICE_ENV, cookie, wait_for_record, wait_until
 
 HELD = ('<script>window.ran = [];</script>'
@@ -58,6 +59,7 @@ def test_valid_and_expired_tokens(page, context, pages, site):
     assert page.evaluate("window.ran") == []
 
 
+@pytest.mark.slow
 def test_new_policy_version_asks_again(page, context, pages, service, site):
     page.goto(pages.shop(site, HELD))
     choose(page, context, service, site)
@@ -77,6 +79,7 @@ def test_new_policy_version_asks_again(page, context, pages, service, site):
     assert records[0]["visitor_id"] == records[1]["visitor_id"], "the old token keeps the visitor id"
 
 
+@pytest.mark.slow
 def test_choice_syncs_across_tabs(context, pages, service, site):
     url = pages.shop(site, HELD)
     first, second = context.new_page(), context.new_page()

@@ -3,6 +3,7 @@ choices made while the service is unreachable."""
 
 from __future__ import annotations
 
+import pytest
 from conftest import BANNER, PREFERENCES, cookie, wait_for_record, wait_until
 
 SET_COOKIES = """() => {
@@ -77,6 +78,7 @@ def test_global_privacy_control(page, pages, service, site):
 QUEUE = "() => JSON.parse(localStorage.getItem('consent:' + window.consent_site + ':queue') || '[]')"
 
 
+@pytest.mark.slow
 def test_offline_choice_is_kept_and_sent_once_later(page, context, pages, service, site):
     page.add_init_script(f"window.consent_site = {site!r}")
     held = ('<script>window.ran = [];</script>'
