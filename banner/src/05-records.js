@@ -27,9 +27,14 @@ async function send(body, retried) {
     return true;
   }
   code = answer.error && answer.error.code;
-  if (code == 'invalid_token' && body.token && !retried) {
-    writeCookie(C.cookie.name, '', 0, C.cookie.domain);
-    delete body.token;
+  // A token the service no longer accepts: drop it and retry once as a plain choice, so the
+  // record is not lost (a withdrawal without a valid token is recorded as a custom choice).
+  if ((code == 'invalid_token' || code == 'withdraw_requires_token') && !retried) {
+    if (code == 'invalid_token') {
+      writeCookie(C.cookie.name, '', 0, C.cookie.domain);
+      delete body.token;
+    }
+    if (body.method == 'withdraw') body.method = 'custom';
     return send(body, 1);
   }
   if (res.status >= 500 || res.status == 429) return false;

@@ -122,3 +122,14 @@ def test_offline_choice_is_kept_and_sent_once_later(page, context, pages, servic
     wait_until(page, "window.ran.length === 1")
     page.wait_for_timeout(200)
     assert len(service.records(site)) == 1, "stored exactly once"
+
+
+@pytest.mark.xfail(reason="the service's 4xx error responses carry no CORS headers yet, so the banner cannot read "
+                          "the invalid_token code and keeps the choice queued instead", strict=False)
+def test_rejected_token_is_dropped_and_the_choice_still_recorded(page, context, pages, service, site):
+    context.add_cookies([{"name": "consent", "value": "not-a-token.bad", "url": pages.origin}])
+    page.goto(pages.shop(site))
+    page.get_by_role("button", name="Reject all").click()
+    records = wait_for_record(service, site, 1, page)
+    assert records[0]["method"] == "reject_all"
+    wait_until(page, "document.cookie.includes('consent=') && !document.cookie.includes('not-a-token')")
