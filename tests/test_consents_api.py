@@ -247,3 +247,13 @@ def test_client_ip_comes_through_trusted_proxies_only(make_app, consent_body):
         with app.app_context():
             record = db.session.get(ConsentRecord, response.get_json()["record_id"])
             assert record.ip_hash == desensitize_ip(expected, "test-pepper")
+
+
+def test_errors_carry_cors_headers_for_site_origins(client, demo, consent_body):
+    refused = post(client, consent_body(method="accept_all"))
+    assert refused.status_code == 400
+    assert refused.headers["Access-Control-Allow-Origin"] == DEMO_ORIGIN
+    malformed = client.post(URL, data=b"{", headers={**HEADERS, "Content-Type": "application/json"})
+    assert malformed.headers["Access-Control-Allow-Origin"] == DEMO_ORIGIN
+    foreign = client.post(URL, json=consent_body(), headers={"Origin": "https://evil.example"})
+    assert "Access-Control-Allow-Origin" not in foreign.headers

@@ -8,9 +8,10 @@ from flask import Response, jsonify, request
 from flask_smorest import Blueprint
 
 from ..consents import Choice, record_choice
+from ..errors import ServiceError
 from ..extensions import db, limiter
 from .body import documents_body, load_json
-from .common import client_ip_hash, cors, get_site, require_origin, service_url, services
+from .common import allowed_origin, client_ip_hash, cors, get_site, require_origin, service_url, services
 from .schemas import ApiErrorSchema, ConsentRequestSchema, ConsentResponseSchema
 
 blp = Blueprint("banner", __name__, url_prefix="/v1/sites", description="Called by the banner on shop pages.")
@@ -20,6 +21,19 @@ PREFLIGHT_HEADERS = {
     "Access-Control-Allow-Headers": "Content-Type, X-Consent-Token",
     "Access-Control-Max-Age": "600",
 }
+
+
+@blp.after_request
+def _cors_on_every_answer(response: Response) -> Response:
+    """Errors too carry CORS headers for the site's origins, so the banner can read their codes."""
+    site_id = (request.view_args or {}).get("site_id")
+    if site_id and "Access-Control-Allow-Origin" not in response.headers and request.headers.get("Origin"):
+        try:
+            origin = allowed_origin(get_site(site_id))
+        except ServiceError:
+            origin = None
+        cors(response, origin)
+    return response
 
 
 def _write_limit() -> str:
