@@ -1,7 +1,8 @@
 """Browser fixtures: headless Debian Chromium through Playwright, the real service on one port and the
 shop's test pages on another (a different origin, as on a real shop).
 
-- `browser`: one Chromium for the run (skipped when missing, a failure under CI=true).
+- `browser`: the Chromium shared by every browser suite (tests/browser_support.py; skipped when
+  missing, a failure under CI=true).
 - `service`: the live service (SQLite in a temp dir); `service.site(...)` declares a fresh site
   whose only origin is the page server, and `service.records(site)` lists what was stored.
 - `pages`: the page server; `pages.add(path, html, csp=...)` serves a page, `pages.shop(...)`
@@ -15,8 +16,6 @@ import json
 import os
 import re
 import secrets
-import shutil
-import threading
 import time
 import tomllib
 from collections.abc import Iterator
@@ -26,26 +25,18 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from browser_support import ServerThread, browser  # noqa: F401, F811 (the shared Chromium fixture)
 from flask import Flask, Response
-from werkzeug.serving import make_server
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_TOML = ROOT / "sites" / "demo.toml"
 CI = os.environ.get("CI") == "true"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 SERVICE_ENV = {
     "SECRET_KEYS": "browser-test-secret-0123456789abcdef0123",
     "IP_PEPPER": "browser-test-pepper",
     "SITE_CACHE_SECONDS": "0",
     "RATE_LIMIT_WRITES": "10000/minute",
 }
-
-
-def _unavailable(message: str) -> None:
-    if CI:
-        pytest.fail(message + " (CI=true: a failure, not a skip)")
-    pytest.skip(message)
 
 
 def _slow_when_asked(app: Any) -> Any:
@@ -57,36 +48,6 @@ def _slow_when_asked(app: Any) -> Any:
         return app(environ, start_response)
 
     return wrapped
-
-
-class ServerThread:
-    """A werkzeug server on a free local port, in a daemon thread, stopped by stop()."""
-
-    def __init__(self, app: Any, host: str = "127.0.0.1") -> None:
-        self.server = make_server(host, 0, app, threaded=True)
-        self.port = self.server.server_port
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=5)
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
-    executable = os.environ.get("CHROMIUM") or "/usr/bin/chromium"
-    if not (os.path.isfile(executable) or shutil.which(executable)):
-        _unavailable(f"Chromium not found at {executable}")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError as error:
-        _unavailable(f"playwright is not installed: {error}")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS, headless=True)
-        yield chromium
-        chromium.close()
 
 
 # ----------------------------------------------------------------------------------------- pages
@@ -236,7 +197,7 @@ def site(service: Service) -> str:
 
 
 @pytest.fixture
-def context(browser: Any) -> Iterator[Any]:
+def context(browser: Any) -> Iterator[Any]:  # noqa: F811
     ctx = browser.new_context(locale="en-US")
     yield ctx
     ctx.close()

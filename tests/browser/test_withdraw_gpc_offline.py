@@ -124,8 +124,6 @@ def test_offline_choice_is_kept_and_sent_once_later(page, context, pages, servic
     assert len(service.records(site)) == 1, "stored exactly once"
 
 
-@pytest.mark.xfail(reason="the service's 4xx error responses carry no CORS headers yet, so the banner cannot read "
-                          "the invalid_token code and keeps the choice queued instead", strict=False)
 def test_rejected_token_is_dropped_and_the_choice_still_recorded(page, context, pages, service, site):
     context.add_cookies([{"name": "consent", "value": "not-a-token.bad", "url": pages.origin}])
     page.goto(pages.shop(site))
