@@ -47,11 +47,12 @@ def scratch_database(prefix: str = "consent_bench") -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def gunicorn(app: str, env: dict[str, str], workers: int = 2, worker_class: str = "sync",
+def gunicorn(app: str, env: dict[str, str], workers: int = 2, worker_class: str = "sync", threads: int = 1,
              health_path: str = "/healthz") -> Iterator[tuple[str, int]]:
     """Run `gunicorn app` on a free loopback port; yields (base URL, pid); stops it by pid."""
     port = free_port()
     command = [str(BIN / "gunicorn"), "--workers", str(workers), "--worker-class", worker_class,
+               "--threads", str(threads), "--no-control-socket",
                "--bind", f"127.0.0.1:{port}", "--log-level", "warning", "--chdir", str(ROOT), app]
     process = subprocess.Popen(command, env={**os.environ, **env}, cwd=ROOT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"

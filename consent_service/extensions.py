@@ -25,4 +25,4 @@ def _rate_limit_key() -> str:
     return client_ip_hash()
 
 
-limiter = Limiter(key_func=_rate_limit_key, default_limits=[], headers_enabled=True)
+limiter = Limiter(key_func=_rate_limit_key, default_limits=[], headers_enabled=False)
