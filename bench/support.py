@@ -87,7 +87,7 @@ class LoadResult:
 
 
 def _ms(text: str) -> float:
-    value, unit = re.match(r"([\d.]+)(us|ms|s|m)", text).groups()
+    value, unit = re.match(r"([\d.]+)(us|ms|s|m)$", text).groups()
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
 
 
@@ -108,9 +108,12 @@ def wrk(name: str, url: str, lua: str | None = None, seconds: int = 8, connectio
     finally:
         if script:
             os.unlink(script.name)
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
-    p50 = _ms(re.search(r"50%\s+(\S+)", output).group(1))
-    p99 = _ms(re.search(r"99%\s+(\S+)", output).group(1))
+    try:
+        rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+        p50 = _ms(re.search(r"^\s*50%\s+(\S+)", output, re.M).group(1))
+        p99 = _ms(re.search(r"^\s*99%\s+(\S+)", output, re.M).group(1))
+    except AttributeError:
+        raise RuntimeError(f"could not read wrk's output for {name}:\n{output}") from None
     errors = sum(int(n) for n in re.findall(r"Non-2xx or 3xx responses: (\d+)", output))
     socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
     if socket_errors:

@@ -3,7 +3,6 @@ session: the API, the CLI and the tests all call these, and none of them sees a 
 
 from __future__ import annotations
 
-import functools
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -11,15 +10,15 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from . import proof
 from .consent_cache import ConsentCache
 from .errors import Conflict, ServiceError
 from .ids import new_id
-from .models import ConsentRecord, VisitorKey
+from .models import ConsentRecord
 from .policies import SiteState
+from .record_store import insert_record, visitor_key
 from .sites import NECESSARY
 from .tokens import TokenSigner
 
@@ -117,23 +116,6 @@ def _language(site: SiteState, requested: str | None) -> str:
     raise ServiceError("unknown_language", f"language must be one of {', '.join(site.languages)}")
 
 
-@functools.cache
-def _statements(dialect: str) -> tuple[sa.Insert, sa.Insert, sa.Insert, sa.Select]:
-    """The write path's statements, built once per dialect so each request only binds values.
-
-    Inserts that may collide say ON CONFLICT DO NOTHING (PostgreSQL and SQLite both understand it),
-    so a replayed client_record_id costs no exception and no aborted transaction.
-    """
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    records, keys = ConsentRecord.__table__, VisitorKey.__table__
-    insert_key = insert(keys).on_conflict_do_nothing()
-    insert_record = insert(records).returning(records.c.id)
-    insert_idempotent = insert(records).on_conflict_do_nothing(
-        index_elements=["site_id", "client_record_id"]).returning(records.c.id)
-    select_key = sa.select(keys.c.key).where(keys.c.visitor_id == sa.bindparam("visitor_id"))
-    return insert_key, insert_record, insert_idempotent, select_key
-
-
 def summary_of(row: Any) -> dict[str, Any]:
     """The cached, non-personal view of a record that answers 'what did this visitor allow?'."""
     return {
@@ -172,13 +154,9 @@ def record_choice(session: Session, site: SiteState, signer: TokenSigner, choice
     new_visitor = visitor_id is None
     visitor_id = visitor_id or new_id(now.timestamp())
 
-    connection = session.connection()
-    insert_key, insert_record, insert_idempotent, select_key = _statements(connection.dialect.name)
-    key = None if new_visitor else connection.execute(select_key, {"visitor_id": visitor_id}).scalar()
-    if key is None:
-        key = proof.new_visitor_key()
-        connection.execute(insert_key, {"visitor_id": visitor_id, "site_id": site.id, "key": key,
-                                        "created_at": now})
+    key = None if new_visitor else visitor_key(session, visitor_id)
+    new_key = proof.new_visitor_key() if key is None else None
+    key = key or new_key
     personal = {"page_url": page_url, "user_agent": choice.user_agent}
     row: dict[str, Any] = {
         "id": record_id, "site_id": site.id, "visitor_id": visitor_id,
@@ -193,12 +171,8 @@ def record_choice(session: Session, site: SiteState, signer: TokenSigner, choice
         row[f"{name}_digest"] = proof.field_digest(key, name, value) if value else None
     row["digest"] = proof.record_digest(row)
 
-    statement = insert_idempotent if choice.client_record_id else insert_record
-    inserted = connection.execute(statement, row).scalar()
-    if inserted is None:
-        session.rollback()
+    if not insert_record(session, row, new_key):
         return _replay(session, site, signer, choice, None if new_visitor else visitor_id)
-    session.commit()
 
     summary = summary_of(_RowView(row))
     if cache is not None:

@@ -10,6 +10,8 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -24,8 +26,9 @@ class RedisStore:
         self._down_until = 0.0
         self.client: redis.Redis | None = None
         if url:
+            # No client-side retries: a failure falls back to the database at once (see call()).
             self.client = redis.Redis.from_url(
-                url, socket_timeout=0.25, socket_connect_timeout=0.25, health_check_interval=30,
+                url, socket_timeout=0.25, socket_connect_timeout=0.25, retry=Retry(NoBackoff(), 0),
             )
 
     @property

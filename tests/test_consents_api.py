@@ -68,6 +68,8 @@ def test_client_record_id_is_idempotent(app, client, demo, consent_body):
     assert second.get_json()["record_id"] == first.get_json()["record_id"]
     assert second.get_json()["visitor_id"] == first.get_json()["visitor_id"]
     assert count_records(app) == 1
+    with app.app_context():  # the replay wrote no second visitor key either
+        assert db.session.execute(sa.select(sa.func.count()).select_from(VisitorKey)).scalar() == 1
     changed = post(client, consent_body(client_record_id="offline-queue-0001", method="reject_all",
                                         choices={c: c == "necessary" for c in demo.categories}))
     assert changed.status_code == 409

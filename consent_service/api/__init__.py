@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from ..extensions import rest_api
+from ..extensions import limiter, rest_api
 from .common import register_error_handlers
 
 
@@ -13,4 +13,7 @@ def register_blueprints(app: Flask) -> None:
 
     for module in (banner, backend, health, compliance, admin, visitor):
         rest_api.register_blueprint(module.blp)
+    # Only the banner's writes are rate limited; the rest skip the limiter's per-request work.
+    for module in (backend, health, compliance, admin):
+        limiter.exempt(module.blp)
     register_error_handlers(app)
