@@ -20,8 +20,10 @@ import brotli
 import rcssmin
 import rjsmin
 
+import banner as banner_source
+
 #: Where the banner's sources live: ``banner/src/*.js`` (joined in file-name order) and ``banner/banner.css``.
-SOURCE_DIR = Path(__file__).resolve().parent.parent / "banner"
+SOURCE_DIR = Path(banner_source.__file__).resolve().parent
 #: Bumped by hand on behaviour changes; the build adds a digest of the sources.
 BANNER_RELEASE = "1"
 _CONFIG_SLOT = "__CONSENT_CONFIG__"
