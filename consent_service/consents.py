@@ -176,7 +176,7 @@ def record_choice(session: Session, site: SiteState, signer: TokenSigner, choice
 
     summary = summary_of(_RowView(row))
     if cache is not None:
-        cache.put(site.id, visitor_id, summary)
+        cache.put(site.id, visitor_id, summary, new_visitor=new_visitor)
     return RecordedChoice(
         record_id=record_id, visitor_id=visitor_id, expires_at=expires_at, policy_version=site.version,
         choices=row["choices"], token=_sign(signer, visitor_id, site.version, row["choices"],

@@ -79,3 +79,28 @@ def test_service_keeps_working_when_redis_stops(make_app, private_redis, consent
     assert current.get_json()["record_id"] == after.get_json()["record_id"]
     assert client.get("/readyz").status_code == 503
     assert count_records(app) == 2
+
+
+def test_near_cache_copies_are_dropped_when_another_process_writes(make_app, redis_url, consent_body):
+    """Two apps share Redis: a copy one holds in process is dropped when the other records a choice."""
+    import time
+
+    reader, writer = make_app(REDIS_URL=redis_url), make_app(REDIS_URL=redis_url)
+    sync_demo(reader)
+    headers = read_key(reader)
+    first = writer.test_client().post(URL, json=consent_body(), headers={"Origin": DEMO_ORIGIN}).get_json()
+    url = f"/v1/sites/demo/visitors/{first['visitor_id']}/consent"
+    client = reader.test_client()
+    near = reader.extensions["consent"].consent_cache.near
+    deadline = time.monotonic() + 5
+    while not near.get(reader.extensions["consent"].consent_cache._key("demo", first["visitor_id"]))[0]:
+        assert client.get(url, headers=headers).get_json()["record_id"] == first["record_id"]
+        assert time.monotonic() < deadline, "the reader never kept a copy"
+        time.sleep(0.02)
+    second = writer.test_client().post(URL, json=consent_body(token=first["token"], method="reject_all", choices={
+        c: c == "necessary" for c in ("necessary", "preferences", "analytics", "marketing")}),
+        headers={"Origin": DEMO_ORIGIN}).get_json()
+    deadline = time.monotonic() + 2
+    while client.get(url, headers=headers).get_json()["record_id"] != second["record_id"]:
+        assert time.monotonic() < deadline, "the reader kept serving the replaced choice"
+        time.sleep(0.01)

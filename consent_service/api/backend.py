@@ -5,17 +5,17 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from flask import Response, jsonify
+from flask import Response
 from flask_smorest import Blueprint
 
 from ..consents import current_consent
 from ..errors import ServiceError
 from ..extensions import db
-from .body import documents_body, load_json
-from .common import get_site, require_key, services
+from .body import load_json
+from .common import get_site, json_response, require_key, services
+from .openapi import documented
 from .schemas import (
     VISITOR_ID,
-    ApiErrorSchema,
     CurrentConsentSchema,
     TokenVerifyRequestSchema,
     TokenVerifyResponseSchema,
@@ -27,9 +27,7 @@ _verify_request = TokenVerifyRequestSchema()
 
 
 @blp.route("/<site_id>/visitors/<visitor_id>/consent", methods=["GET"])
-@blp.alt_response(200, schema=CurrentConsentSchema, success=True)
-@blp.alt_response(401, schema=ApiErrorSchema)
-@blp.alt_response(403, schema=ApiErrorSchema)
+@documented(blp, errors=(400, 401, 403, 404), responses={200: (CurrentConsentSchema, "The visitor's standing")})
 def get_visitor_consent(site_id: str, visitor_id: str) -> Response:
     """A visitor's current choice and its status (valid, expired, outdated or none)."""
     require_key(site_id, "read")
@@ -38,13 +36,12 @@ def get_visitor_consent(site_id: str, visitor_id: str) -> Response:
         VISITOR_ID(visitor_id)
     except Exception:
         raise ServiceError("invalid_visitor_id", "that is not a visitor id") from None
-    return jsonify(current_consent(db.session, site, visitor_id, services().consent_cache).to_dict())
+    return json_response(current_consent(db.session, site, visitor_id, services().consent_cache).to_dict())
 
 
 @blp.route("/<site_id>/tokens/verify", methods=["POST"])
-@documents_body(blp, TokenVerifyRequestSchema)
-@blp.alt_response(200, schema=TokenVerifyResponseSchema, success=True)
-@blp.alt_response(401, schema=ApiErrorSchema)
+@documented(blp, body=TokenVerifyRequestSchema, errors=(401, 403, 404, 415, 422),
+            responses={200: (TokenVerifyResponseSchema, "What the token says and whether it holds")})
 def verify_token(site_id: str) -> Response:
     """Verify a preference token as the guard would, for backends that cannot do it locally."""
     require_key(site_id, "read")
@@ -53,7 +50,7 @@ def verify_token(site_id: str) -> Response:
     check = services().signer(site.id).verify(token, current_policy_version=site.version)
     expires = (datetime.fromtimestamp(check.expires_at, UTC).isoformat().replace("+00:00", "Z")
                if check.expires_at else None)
-    return jsonify({
+    return json_response({
         "status": check.status, "visitor_id": check.visitor_id, "policy_version": check.policy_version,
         "record_id": check.record_id, "granted": sorted(check.granted), "expires_at": expires,
     })

@@ -10,9 +10,10 @@ from flask_smorest import Blueprint
 from ..consents import Choice, record_choice
 from ..errors import ServiceError
 from ..extensions import db, limiter
-from .body import documents_body, load_json
-from .common import allowed_origin, client_ip_hash, cors, get_site, require_origin, service_url, services
-from .schemas import ApiErrorSchema, ConsentRequestSchema, ConsentResponseSchema
+from .body import load_json
+from .common import allowed_origin, client_ip_hash, cors, get_site, json_response, require_origin, service_url, services
+from .openapi import documented
+from .schemas import ConsentRequestSchema, ConsentResponseSchema
 
 blp = Blueprint("banner", __name__, url_prefix="/v1/sites", description="Called by the banner on shop pages.")
 _consent_request = ConsentRequestSchema()
@@ -49,12 +50,10 @@ def preflight_consents(site_id: str) -> Response:
 
 @blp.route("/<site_id>/consents", methods=["POST"], provide_automatic_options=False)
 @limiter.limit(_write_limit, methods=["POST"])
-@documents_body(blp, ConsentRequestSchema)
-@blp.alt_response(201, schema=ConsentResponseSchema, description="Recorded; the token goes in the consent cookie")
-@blp.alt_response(200, schema=ConsentResponseSchema, description="Replay of a known client_record_id")
-@blp.alt_response(400, schema=ApiErrorSchema)
-@blp.alt_response(403, schema=ApiErrorSchema)
-@blp.alt_response(409, schema=ApiErrorSchema)
+@documented(blp, body=ConsentRequestSchema, errors=(400, 403, 409, 413, 415, 422, 429), responses={
+    201: (ConsentResponseSchema, "Recorded; the token goes in the consent cookie"),
+    200: (ConsentResponseSchema, "Replay of a known client_record_id"),
+})
 def post_consent(site_id: str) -> Response:
     """Record a visitor's choice and return its signed token."""
     site = get_site(site_id)
@@ -66,12 +65,11 @@ def post_consent(site_id: str) -> Response:
     )
     shared = services()
     recorded = record_choice(db.session, site, shared.signer(site.id), choice, cache=shared.consent_cache)
-    response = jsonify({
+    response = json_response({
         "record_id": recorded.record_id, "visitor_id": recorded.visitor_id, "token": recorded.token,
         "expires_at": recorded.expires_at.isoformat().replace("+00:00", "Z"),
         "policy_version": recorded.policy_version, "choices": recorded.choices,
-    })
-    response.status_code = 200 if recorded.replayed else 201
+    }, status=200 if recorded.replayed else 201)
     return cors(response, origin)
 
 

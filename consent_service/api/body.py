@@ -4,16 +4,12 @@ its own stable error code."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from flask import request
-from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError
 
 from ..errors import ServiceError
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 
 def load_json(schema: Schema) -> dict[str, Any]:
@@ -29,8 +25,3 @@ def load_json(schema: Schema) -> dict[str, Any]:
     except ValidationError as error:
         raise ServiceError("invalid_body", "the request body does not match the schema",
                            status=422, details=error.messages) from None
-
-
-def documents_body(blp: Blueprint, schema: type[Schema]) -> Callable[[F], F]:
-    """Put the schema in the OpenAPI document as the request body (parsing is load_json's job)."""
-    return blp.doc(requestBody={"required": True, "content": {"application/json": {"schema": schema}}})

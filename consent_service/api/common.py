@@ -3,6 +3,7 @@ checks and CORS for the banner's origins."""
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -29,6 +30,11 @@ HTTP_CODES = {
 
 def services() -> Services:
     return current_app.extensions["consent"]
+
+
+def json_response(body: Any, status: int = 200) -> Response:
+    """A compact JSON answer without jsonify's per-call provider lookups (hot routes use this)."""
+    return Response(json.dumps(body, separators=(",", ":")), status=status, mimetype="application/json")
 
 
 def error_response(error: ServiceError) -> Response:
