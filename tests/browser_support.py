@@ -1,7 +1,7 @@
 """Shared by the browser suites (tests/browser, tests/e2e): launching Debian's headless Chromium
 through Playwright, and serving a WSGI app on a free local port in a thread.
 
-Import the fixture into a conftest to use it: `from browser_support import browser  # noqa: F401`.
+The root conftest imports its fixtures (`browser`, `context`, `page`), so every suite can use them.
 Playwright's sync API allows one running instance per thread, so every conftest that imports the
 fixture shares one Chromium for the whole run (started by the first user, closed after the last).
 Chromium missing: the test is skipped locally and fails under CI=true.
@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import threading
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from werkzeug.serving import make_server
+
+from bench.support import ServerThread  # noqa: F401  (re-exported for the suites)
 
 CI = os.environ.get("CI") == "true"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -68,16 +68,16 @@ def browser() -> Iterator[Any]:
             _shared["browser"] = _shared["playwright"] = None
 
 
-class ServerThread:
-    """A threaded werkzeug server on a free local port, in a daemon thread; stop() ends it."""
+@pytest.fixture
+def context(browser: Any) -> Iterator[Any]:
+    """A fresh browser context (cookies, storage) per test."""
+    ctx = browser.new_context(locale="en-US")
+    yield ctx
+    ctx.close()
 
-    def __init__(self, app: Any, host: str = "127.0.0.1") -> None:
-        self.server = make_server(host, 0, app, threaded=True)
-        self.port = self.server.server_port
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
 
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=5)
+@pytest.fixture
+def page(context: Any) -> Any:
+    p = context.new_page()
+    p.set_default_timeout(5000)
+    return p

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from browser_support import browser, context, page  # noqa: F401  (shared Chromium fixtures)
 from support import CI, DEMO_ORIGIN, DEMO_TOML, RUN_ID, TEST_ENV, count_records, free_port, require_service, sync_demo  # noqa: F401
 
 from consent_service import create_app

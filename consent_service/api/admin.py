@@ -20,7 +20,7 @@ from ..exports import check_parameters, check_range, iso, parse_format, parse_ti
 from ..extensions import db
 from .common import get_site, require_key
 from .compliance import streamed
-from .schemas import ApiErrorSchema
+from .openapi import documented, query_parameters
 
 blp = Blueprint("admin", __name__, url_prefix="/v1/sites", description="For site administrators (admin scope).")
 
@@ -32,13 +32,8 @@ def _entry(entry: dict[str, Any]) -> dict[str, Any]:
 
 
 @blp.route("/<site_id>/access-log", methods=["GET"])
-@blp.doc(parameters=[
-    {"in": "query", "name": name, "schema": {"type": "string"}, "required": False}
-    for name in ACCESS_LOG_PARAMETERS])
-@blp.alt_response(200, description="NDJSON or CSV, oldest entry first", success=True)
-@blp.alt_response(400, schema=ApiErrorSchema)
-@blp.alt_response(401, schema=ApiErrorSchema)
-@blp.alt_response(403, schema=ApiErrorSchema)
+@documented(blp, errors=(400, 401, 403), parameters=query_parameters(ACCESS_LOG_PARAMETERS),
+            responses={200: (None, "NDJSON or CSV, oldest entry first")})
 def export_access_log(site_id: str) -> Response:
     """Who exported, verified, purged, erased or changed keys, and when."""
     caller = require_key(site_id, "admin")

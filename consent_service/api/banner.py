@@ -11,7 +11,17 @@ from ..consents import Choice, record_choice
 from ..errors import ServiceError
 from ..extensions import db, limiter
 from .body import load_json
-from .common import allowed_origin, client_ip_hash, cors, get_site, json_response, require_origin, service_url, services
+from .common import (
+    allowed_origin,
+    client_ip_hash,
+    cors,
+    get_site,
+    json_response,
+    preflight,
+    require_origin,
+    service_url,
+    services,
+)
 from .openapi import documented
 from .schemas import ConsentRequestSchema, ConsentResponseSchema
 
@@ -44,8 +54,7 @@ def _write_limit() -> str:
 @blp.route("/<site_id>/consents", methods=["OPTIONS"])
 @blp.doc(summary="CORS preflight: succeeds for the site's origins only")
 def preflight_consents(site_id: str) -> Response:
-    origin = require_origin(get_site(site_id))
-    return cors(Response(status=204), origin, **PREFLIGHT_HEADERS)
+    return preflight(site_id, PREFLIGHT_HEADERS)
 
 
 @blp.route("/<site_id>/consents", methods=["POST"], provide_automatic_options=False)

@@ -26,7 +26,7 @@ from ..extensions import db
 from ..seals import auto_sealer, snapshot_connection, verify
 from ..stats import consent_stats
 from .common import get_site, require_key, services
-from .schemas import ApiErrorSchema
+from .openapi import documented, query_parameters
 
 blp = Blueprint("compliance", __name__, url_prefix="/v1/sites",
                 description="For privacy officers and auditors: exports, proof verification, statistics.")
@@ -44,14 +44,9 @@ def streamed(body: Iterator[bytes], fmt: str, filename: str) -> Response:
 
 
 @blp.route("/<site_id>/exports/consents", methods=["GET"])
-@blp.doc(parameters=[
-    {"in": "query", "name": name, "schema": {"type": "string"}, "required": False}
-    for name in EXPORT_PARAMETERS])
-@blp.alt_response(200, description="NDJSON (one record per line, then a summary line) or CSV "
-                  "(header, records, then a '#summary' row)", success=True)
-@blp.alt_response(400, schema=ApiErrorSchema)
-@blp.alt_response(401, schema=ApiErrorSchema)
-@blp.alt_response(403, schema=ApiErrorSchema)
+@documented(blp, errors=(400, 401, 403), parameters=query_parameters(EXPORT_PARAMETERS), responses={
+    200: (None, "NDJSON (one record per line, then a summary line) or CSV (header, records, then a '#summary' row)"),
+})
 def export_consents(site_id: str) -> Response:
     """Every consent record matching the filters, streamed, with personal fields decrypted."""
     caller = require_key(site_id, "export")
@@ -78,10 +73,8 @@ def export_consents(site_id: str) -> Response:
 
 
 @blp.route("/<site_id>/proof/verify", methods=["GET"])
-@blp.alt_response(200, description="ok, or the first record or seal that does not match and why",
-                  success=True)
-@blp.alt_response(401, schema=ApiErrorSchema)
-@blp.alt_response(403, schema=ApiErrorSchema)
+@documented(blp, errors=(401, 403),
+            responses={200: (None, "ok, or the first record or seal that does not match and why")})
 def verify_proof(site_id: str) -> Response:
     """Check every seal and record of the site."""
     caller = require_key(site_id, "export")
@@ -95,12 +88,10 @@ def verify_proof(site_id: str) -> Response:
 
 
 @blp.route("/<site_id>/stats", methods=["GET"])
-@blp.doc(parameters=[
-    {"in": "query", "name": name, "schema": {"type": "string"}, "required": False}
-    for name in ("since", "until", "interval")])
-@blp.alt_response(200, description="Per interval: choices by method and opt-in rate per category",
-                  success=True)
-@blp.alt_response(400, schema=ApiErrorSchema)
+@documented(blp, errors=(400, 401, 403), parameters=query_parameters(("since", "until", "interval")),
+            responses={
+    200: (None, "Per interval: choices by method and opt-in rate per category"),
+})
 def get_stats(site_id: str) -> Response:
     """Consent statistics per day or week."""
     require_key(site_id, "read")

@@ -14,8 +14,8 @@ from ..errors import Forbidden, ServiceError
 from ..extensions import db, limiter
 from ..policies import SiteState
 from ..visitor_data import erase, history, visitor_from_token
-from .common import allowed_origin, cors, error_response, get_site, require_origin, services
-from .schemas import ApiErrorSchema
+from .common import allowed_origin, cors, error_response, get_site, preflight, services
+from .openapi import documented
 
 blp = Blueprint("visitor", __name__, url_prefix="/v1/sites",
                 description="For visitors, through the banner: their own records and erasure.")
@@ -26,6 +26,7 @@ PREFLIGHT_HEADERS = {
     "Access-Control-Max-Age": "600",
 }
 CONSENT_HEADER = "X-Consent-Token"
+TOKEN_PARAMETER = [{"in": "header", "name": CONSENT_HEADER, "required": True, "schema": {"type": "string"}}]
 
 
 def _limit() -> str:
@@ -60,16 +61,13 @@ def _as_visitor(site_id: str, action: Callable[[str, str], Response]) -> Respons
 @blp.route("/<site_id>/visitors/me/personal-data", methods=["OPTIONS"])
 @blp.doc(summary="CORS preflight: succeeds for the site's origins only")
 def preflight_visitor(site_id: str) -> Response:
-    origin = require_origin(get_site(site_id))
-    return cors(Response(status=204), origin, **PREFLIGHT_HEADERS)
+    return preflight(site_id, PREFLIGHT_HEADERS)
 
 
 @blp.route("/<site_id>/visitors/me/consents", methods=["GET"], provide_automatic_options=False)
 @limiter.limit(_limit)
-@blp.doc(parameters=[{"in": "header", "name": CONSENT_HEADER, "required": True, "schema": {"type": "string"}}])
-@blp.alt_response(200, description="The visitor's records, newest first", success=True)
-@blp.alt_response(401, schema=ApiErrorSchema)
-@blp.alt_response(403, schema=ApiErrorSchema)
+@documented(blp, errors=(401, 403, 429), parameters=TOKEN_PARAMETER,
+            responses={200: (None, "The visitor's records, newest first")})
 def my_consents(site_id: str) -> Response:
     """Download my consent record: every choice this visitor made, with its own personal fields."""
     def read(site: str, visitor_id: str) -> Response:
@@ -82,10 +80,8 @@ def my_consents(site_id: str) -> Response:
 
 @blp.route("/<site_id>/visitors/me/personal-data", methods=["DELETE"], provide_automatic_options=False)
 @limiter.limit(_limit)
-@blp.doc(parameters=[{"in": "header", "name": CONSENT_HEADER, "required": True, "schema": {"type": "string"}}])
-@blp.alt_response(200, description="Erased; the choices stay as proof of consent", success=True)
-@blp.alt_response(401, schema=ApiErrorSchema)
-@blp.alt_response(403, schema=ApiErrorSchema)
+@documented(blp, errors=(401, 403, 429), parameters=TOKEN_PARAMETER,
+            responses={200: (None, "Erased; the choices stay as proof of consent")})
 def erase_my_data(site_id: str) -> Response:
     """Erase my data: deletes this visitor's key, so its page URLs and user agents are gone."""
     def erase_data(site: str, visitor_id: str) -> Response:

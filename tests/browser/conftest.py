@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from browser_support import ServerThread, browser  # noqa: F401, F811 (the shared Chromium fixture)
+from browser_support import ServerThread
 from flask import Flask, Response
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -196,18 +196,6 @@ def site(service: Service) -> str:
     return service.site()
 
 
-@pytest.fixture
-def context(browser: Any) -> Iterator[Any]:  # noqa: F811
-    ctx = browser.new_context(locale="en-US")
-    yield ctx
-    ctx.close()
-
-
-@pytest.fixture
-def page(context: Any) -> Any:
-    p = context.new_page()
-    p.set_default_timeout(5000)
-    return p
 
 
 # ----------------------------------------------------------------------------------------- helpers

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browser_support import ServerThread, browser  # noqa: F401 (the browser fixture)
+from browser_support import ServerThread
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET_KEYS = ["e2e-secret-newest-0123456789abcdef0123", "e2e-secret-older-0123456789abcdef01234"]
@@ -97,15 +97,3 @@ def demo(demo_servers: Demo) -> Demo:
     return demo_servers
 
 
-@pytest.fixture
-def context(browser: Any) -> Iterator[Any]:  # noqa: F811
-    ctx = browser.new_context(locale="en-US")
-    yield ctx
-    ctx.close()
-
-
-@pytest.fixture
-def page(context: Any) -> Any:
-    p = context.new_page()
-    p.set_default_timeout(5000)
-    return p
