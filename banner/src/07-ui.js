@@ -20,7 +20,7 @@ function policyLink() {
 }
 
 function gpcNotice() {
-  return gpcRefuses.length && h('p', { className: 'cc-gpc' }, [T.gpc_notice]);
+  return gpcRefuses.length > 0 && h('p', { className: 'cc-gpc' }, [T.gpc_notice]);
 }
 
 function showBanner() {

@@ -59,6 +59,24 @@ def test_three_equal_choices_and_nothing_preselected(page, pages, site):
                       ["analytics", False, False], ["marketing", False, False]]
 
 
+STRAY_TEXT = """sel => [...document.querySelectorAll(sel)].flatMap(root => {
+  const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT), found = [];
+  while (walker.nextNode()) {
+    const t = walker.currentNode.data.trim();
+    if (/^(0|false|null|undefined|NaN)$/.test(t)) found.push(t);
+  }
+  return found; })"""
+
+
+def test_no_stray_values_rendered_as_text(page, pages, site):
+    """A falsy value (0, false, null) handed to the DOM builder must not show up as text."""
+    page.goto(pages.shop(site))
+    page.locator(BANNER).wait_for()
+    assert page.evaluate(STRAY_TEXT, BANNER) == []
+    page.get_by_role("button", name="Customize").click()
+    assert page.evaluate(STRAY_TEXT, PREFERENCES) == []
+
+
 def test_consent_mode_default_before_any_choice(page, pages, site):
     page.goto(pages.shop(site))
     page.locator(BANNER).wait_for()
