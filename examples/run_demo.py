@@ -24,8 +24,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _gunicorn(app: str, port: str, env: dict[str, str], workers: str = "2") -> subprocess.Popen[bytes]:
-    command = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", workers,
-               "--threads", "4", "--graceful-timeout", "5", "--access-logfile", "-", app]
+    command = [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn_conf.py"), "--bind", f"127.0.0.1:{port}",
+               "--workers", workers, "--graceful-timeout", "5", app]
     if _has_control_socket():
         command[-1:-1] = ["--no-control-socket"]  # two masters would fight over the default socket
     return subprocess.Popen(command, cwd=ROOT, env=env)  # noqa: S603 (our own fixed command)
