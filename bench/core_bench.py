@@ -46,7 +46,7 @@ def prepare(database_url: str, env: dict[str, str], visitors: int) -> tuple[str,
     return key, [r.visitor_id for r in recorded], recorded[0].token
 
 
-def post_lua(run: str) -> str:
+def post_lua(run: str, path: str = "/v1/sites/demo/consents") -> str:
     body = {"policy_version": 1, "choices": CHOICES, "method": "custom", "language": "en",
             "page_url": f"{ORIGIN}/products/1?utm=x", "banner_version": "bench"}
     prefix = json.dumps(body)[:-1] + ', "client_record_id": "'
@@ -58,7 +58,7 @@ wrk.headers["User-Agent"] = "Mozilla/5.0 (X11; Linux x86_64) bench"
 local counter = 0
 request = function()
   counter = counter + 1
-  return wrk.format(nil, nil, nil, '{prefix}' .. string.format("{run}%010d", counter) .. '"}}')
+  return wrk.format(nil, "{path}", nil, '{prefix}' .. string.format("{run}%010d", counter) .. '"}}')
 end
 """
 
@@ -126,6 +126,8 @@ def main() -> None:
             for _ in range(args.rounds):  # alternate, so a noisy moment hurts both sides alike
                 rounds.append([
                     wrk("bare Flask JSON endpoint", bare_url + "/bare", **load),
+                    wrk("naive ORM insert + commit (yardstick)", bare_url + "/naive-insert",
+                        post_lua(secrets.token_hex(4), path="/naive-insert"), **load),
                     wrk("POST consent", url + "/v1/sites/demo/consents", post_lua(secrets.token_hex(4)), **load),
                     wrk("GET visitor consent", url + "/v1/sites/demo/visitors/x/consent", get_lua(key, visitors),
                         **load),

@@ -13,9 +13,10 @@ import functools
 import json
 from typing import Any
 
+import psycopg
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.dialects.postgresql import psycopg  # noqa: F401  (registers postgresql.psycopg)
+from sqlalchemy.dialects.postgresql import psycopg as psycopg_dialect
 from sqlalchemy.orm import Session
 
 from .models import ConsentRecord, UTCDateTime, VisitorKey
@@ -54,23 +55,42 @@ def _statements(dialect: str) -> dict[str, Any]:
         statements["insert_key_and_record_idempotent"] = idempotent.add_cte(new_key).returning(RECORDS.c.id)
         # Compiled to SQL text once: executing the text skips SQLAlchemy's per-call cache-key and
         # bind processing, which cost more CPU than the database spends on the insert.
-        dialect_impl = postgresql.psycopg.dialect()
-        for name in [name for name in statements if name.startswith("insert_")]:
+        dialect_impl = psycopg_dialect.dialect()
+        for name in [name for name in statements if name.startswith(("insert_", "select_"))]:
             statements[name + "_sql"] = str(statements[name].compile(dialect=dialect_impl))
     return statements
 
 
-def _autocommit(session: Session) -> sa.Connection:
-    return session.get_bind().connect().execution_options(isolation_level="AUTOCOMMIT")
+def _run_autocommit(session: Session, sql: str, params: dict[str, Any]) -> Any:
+    """One statement on a pooled psycopg connection in autocommit mode; its first row's first value.
+
+    The driver connection is used directly: for a single precompiled statement, SQLAlchemy's
+    Connection adds more CPU than the statement costs. A connection that failed is discarded
+    from the pool rather than handed to the next request."""
+    pooled = session.get_bind().raw_connection()
+    try:
+        driver = pooled.driver_connection
+        driver.autocommit = True
+        try:
+            with driver.cursor() as cursor:
+                cursor.execute(sql, params)
+                row = cursor.fetchone() if cursor.description else None
+        finally:
+            driver.autocommit = False
+    except psycopg.OperationalError:
+        pooled.invalidate()
+        raise
+    finally:
+        pooled.close()
+    return row[0] if row else None
 
 
 def visitor_key(session: Session, visitor_id: str) -> bytes | None:
     """The visitor's key, or None if it never had one or it was erased."""
-    statement = _statements(session.get_bind().dialect.name)["select_key"]
-    if session.get_bind().dialect.name == "postgresql":
-        with _autocommit(session) as connection:
-            return connection.execute(statement, {"visitor_id": visitor_id}).scalar()
-    return session.execute(statement, {"visitor_id": visitor_id}).scalar()
+    statements = _statements(session.get_bind().dialect.name)
+    if "select_key_sql" in statements:
+        return _run_autocommit(session, statements["select_key_sql"], {"visitor_id": visitor_id})
+    return session.execute(statements["select_key"], {"visitor_id": visitor_id}).scalar()
 
 
 def insert_record(session: Session, record: dict[str, Any], new_key: bytes | None) -> bool:
@@ -84,8 +104,7 @@ def insert_record(session: Session, record: dict[str, Any], new_key: bytes | Non
     if dialect == "postgresql":
         name = ("insert_key_and_record" if new_key is not None else "insert_record") + suffix
         params["choices"] = json.dumps(params["choices"])  # the driver-level value of a JSON column
-        with _autocommit(session) as connection:
-            return connection.exec_driver_sql(statements[name + "_sql"], params).scalar() is not None
+        return _run_autocommit(session, statements[name + "_sql"], params) is not None
     connection = session.connection()
     if new_key is not None:
         connection.execute(statements["insert_key"], params)
