@@ -80,3 +80,12 @@ def test_config_has_an_etag_and_answers_304(client, demo):
     again = client.get("/v1/sites/demo/config", headers={"If-None-Match": first.headers["ETag"]})
     assert again.status_code == 304 and again.data == b""
     assert client.get("/v1/sites/nope/config").get_json()["error"]["code"] == "unknown_site"
+
+
+def test_readiness_needs_every_migration(tmp_path):
+    from support import TEST_ENV
+
+    app = create_app(env={**TEST_ENV, "DATABASE_URL": f"sqlite:///{tmp_path}/empty.db"})
+    response = app.test_client().get("/readyz")
+    assert response.status_code == 503
+    assert response.get_json()["checks"] == {"database": "migrations not applied"}
