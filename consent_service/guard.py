@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from .sites import NECESSARY, SiteDeclaration, load_site_file
+from .sites import NECESSARY, SiteDeclaration, glob_matches, load_site_file, pattern_parts
 from .tokens import TokenCheck, TokenSigner
 
 log = logging.getLogger(__name__)
@@ -112,12 +112,10 @@ class CookieRules:
         for cookie in cookies:
             if "name" in cookie:
                 self.exact.setdefault(cookie["name"], cookie["category"])
+            elif (parts := pattern_parts(cookie["pattern"])) is not None:
+                self.patterns.append((*parts, cookie["category"]))
             else:
-                prefix, star, suffix = cookie["pattern"].partition("*")
-                if star:
-                    self.patterns.append((prefix, suffix, cookie["category"]))
-                else:
-                    self.exact.setdefault(prefix, cookie["category"])
+                self.exact.setdefault(cookie["pattern"], cookie["category"])
         # The consent cookie carries the choice itself: it is necessary whatever the file says.
         self.exact[cookie_name] = NECESSARY
         self._memo: dict[str, str | None] = {}
@@ -131,8 +129,7 @@ class CookieRules:
         category = self.exact.get(name)
         if category is None:
             for prefix, suffix, pattern_category in self.patterns:
-                if (len(name) >= len(prefix) + len(suffix) and name.startswith(prefix)
-                        and name.endswith(suffix)):
+                if glob_matches(prefix, suffix, name):
                     category = pattern_category
                     break
         if len(self._memo) >= _CACHE_LIMIT:

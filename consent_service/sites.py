@@ -224,12 +224,21 @@ def category_ids(shown: dict[str, Any]) -> list[str]:
     return [category["id"] for category in shown["categories"]]
 
 
+def pattern_parts(pattern: str) -> tuple[str, str] | None:
+    """A '*' glob's prefix and suffix, or None when the pattern has no '*' (then it is a plain name)."""
+    prefix, star, suffix = pattern.partition("*")
+    return (prefix, suffix) if star else None
+
+
+def glob_matches(prefix: str, suffix: str, cookie_name: str) -> bool:
+    """Whether `prefix*suffix` covers the name; the one rule for cookie patterns on the server."""
+    return (len(cookie_name) >= len(prefix) + len(suffix)
+            and cookie_name.startswith(prefix) and cookie_name.endswith(suffix))
+
+
 def cookie_matches(declaration: dict[str, Any], cookie_name: str) -> bool:
     """True when a cookie declaration (exact name or '*' glob pattern) covers cookie_name."""
     if "name" in declaration:
         return declaration["name"] == cookie_name
-    prefix, star, suffix = declaration["pattern"].partition("*")
-    if not star:
-        return declaration["pattern"] == cookie_name
-    return (len(cookie_name) >= len(prefix) + len(suffix)
-            and cookie_name.startswith(prefix) and cookie_name.endswith(suffix))
+    parts = pattern_parts(declaration["pattern"])
+    return declaration["pattern"] == cookie_name if parts is None else glob_matches(*parts, cookie_name)
