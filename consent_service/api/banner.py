@@ -8,19 +8,19 @@ from flask import Response, jsonify, request
 from flask_smorest import Blueprint
 
 from ..consents import Choice, record_choice
-from ..errors import ServiceError
 from ..extensions import db, limiter
 from .body import load_json
 from .common import (
-    allowed_origin,
     client_ip_hash,
     cors,
+    cors_for_site_origins,
     get_site,
     json_response,
     preflight,
     require_origin,
     service_url,
     services,
+    write_rate_limit,
 )
 from .openapi import documented
 from .schemas import ConsentRequestSchema, ConsentResponseSchema
@@ -34,21 +34,7 @@ PREFLIGHT_HEADERS = {
 }
 
 
-@blp.after_request
-def _cors_on_every_answer(response: Response) -> Response:
-    """Errors too carry CORS headers for the site's origins, so the banner can read their codes."""
-    site_id = (request.view_args or {}).get("site_id")
-    if site_id and "Access-Control-Allow-Origin" not in response.headers and request.headers.get("Origin"):
-        try:
-            origin = allowed_origin(get_site(site_id))
-        except ServiceError:
-            origin = None
-        cors(response, origin)
-    return response
-
-
-def _write_limit() -> str:
-    return services().settings.write_rate_limit
+blp.after_request(cors_for_site_origins)
 
 
 @blp.route("/<site_id>/consents", methods=["OPTIONS"])
@@ -58,7 +44,7 @@ def preflight_consents(site_id: str) -> Response:
 
 
 @blp.route("/<site_id>/consents", methods=["POST"], provide_automatic_options=False)
-@limiter.limit(_write_limit, methods=["POST"])
+@limiter.limit(write_rate_limit, methods=["POST"])
 @documented(blp, body=ConsentRequestSchema, errors=(400, 403, 409, 413, 415, 422, 429), responses={
     201: (ConsentResponseSchema, "Recorded; the token goes in the consent cookie"),
     200: (ConsentResponseSchema, "Replay of a known client_record_id"),

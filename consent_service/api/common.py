@@ -125,3 +125,23 @@ def cors(response: Response, origin: str | None, **extra: Any) -> Response:
 def preflight(site_id: str, headers: dict[str, str]) -> Response:
     """A CORS preflight answer: 204 with the given Allow headers for the site's origins, else 403."""
     return cors(Response(status=204), require_origin(get_site(site_id)), **headers)
+
+
+def cors_for_site_origins(response: Response) -> Response:
+    """After-request hook for public blueprints: every answer, errors included, carries CORS headers
+    for the site's origins, so the banner can read error codes."""
+    site_id = (request.view_args or {}).get("site_id")
+    if site_id and "Access-Control-Allow-Origin" not in response.headers:
+        origin = None
+        if request.headers.get("Origin"):
+            try:
+                origin = allowed_origin(get_site(site_id))
+            except ServiceError:
+                origin = None
+        cors(response, origin)
+    return response
+
+
+def write_rate_limit() -> str:
+    """The configured limit on writes from one desensitized address (Flask-Limiter syntax)."""
+    return services().settings.write_rate_limit

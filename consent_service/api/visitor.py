@@ -10,11 +10,11 @@ from collections.abc import Callable
 from flask import Response, jsonify, request
 from flask_smorest import Blueprint
 
-from ..errors import Forbidden, ServiceError
+from ..errors import Forbidden
 from ..extensions import db, limiter
 from ..policies import SiteState
 from ..visitor_data import erase, history, visitor_from_token
-from .common import allowed_origin, cors, error_response, get_site, preflight, services
+from .common import allowed_origin, cors_for_site_origins, get_site, preflight, services, write_rate_limit
 from .openapi import documented
 
 blp = Blueprint("visitor", __name__, url_prefix="/v1/sites",
@@ -29,32 +29,25 @@ CONSENT_HEADER = "X-Consent-Token"
 TOKEN_PARAMETER = [{"in": "header", "name": CONSENT_HEADER, "required": True, "schema": {"type": "string"}}]
 
 
-def _limit() -> str:
-    return services().settings.write_rate_limit
+@blp.after_request
+def _private_with_cors(response: Response) -> Response:
+    """A visitor's own data is never cached; answers (errors too) carry CORS for the site's origins."""
+    response.headers["Cache-Control"] = "no-store"
+    return cors_for_site_origins(response)
 
 
-def _origin_or_none(site: SiteState) -> str | None:
+def _check_origin(site: SiteState) -> None:
     """Browsers must call from one of the site's origins; other clients send no Origin at all."""
-    if request.headers.get("Origin") is None:
-        return None
-    origin = allowed_origin(site)
-    if origin is None:
+    if request.headers.get("Origin") is not None and allowed_origin(site) is None:
         raise Forbidden("origin_not_allowed", "this page's origin is not one of the site's origins")
-    return origin
 
 
 def _as_visitor(site_id: str, action: Callable[[str, str], Response]) -> Response:
-    """Resolve site, origin and token, run the action for that visitor, and answer with CORS
-    headers for the site's origins, errors included (so the banner can read them)."""
+    """Resolve site, origin and token, then run the action for that visitor."""
     site = get_site(site_id)
-    origin = _origin_or_none(site)
-    try:
-        visitor_id = visitor_from_token(services().signer(site.id), request.headers.get(CONSENT_HEADER))
-        response = action(site.id, visitor_id)
-    except ServiceError as error:
-        response = error_response(error)
-    response.headers["Cache-Control"] = "no-store"
-    return cors(response, origin)
+    _check_origin(site)
+    visitor_id = visitor_from_token(services().signer(site.id), request.headers.get(CONSENT_HEADER))
+    return action(site.id, visitor_id)
 
 
 @blp.route("/<site_id>/visitors/me/consents", methods=["OPTIONS"])
@@ -65,7 +58,7 @@ def preflight_visitor(site_id: str) -> Response:
 
 
 @blp.route("/<site_id>/visitors/me/consents", methods=["GET"], provide_automatic_options=False)
-@limiter.limit(_limit)
+@limiter.limit(write_rate_limit)
 @documented(blp, errors=(401, 403, 429), parameters=TOKEN_PARAMETER,
             responses={200: (None, "The visitor's records, newest first")})
 def my_consents(site_id: str) -> Response:
@@ -79,7 +72,7 @@ def my_consents(site_id: str) -> Response:
 
 
 @blp.route("/<site_id>/visitors/me/personal-data", methods=["DELETE"], provide_automatic_options=False)
-@limiter.limit(_limit)
+@limiter.limit(write_rate_limit)
 @documented(blp, errors=(401, 403, 429), parameters=TOKEN_PARAMETER,
             responses={200: (None, "Erased; the choices stay as proof of consent")})
 def erase_my_data(site_id: str) -> Response:
