@@ -122,7 +122,7 @@ class Settings:
         )
 
     def flask_config(self) -> dict[str, Any]:
-        engine_options: dict[str, Any] = {"pool_pre_ping": False}
+        engine_options: dict[str, Any] = {}
         if self.database_url.startswith("postgresql"):
             engine_options.update(pool_size=10, max_overflow=10, pool_recycle=1800)
         return {

@@ -4,6 +4,7 @@ session: the API, the CLI and the tests all call these, and none of them sees a 
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -116,11 +117,13 @@ def _language(site: SiteState, requested: str | None) -> str:
     raise ServiceError("unknown_language", f"language must be one of {', '.join(site.languages)}")
 
 
-def summary_of(row: Any) -> dict[str, Any]:
-    """The cached, non-personal view of a record that answers 'what did this visitor allow?'."""
+def summary_of(record: Mapping[str, Any] | ConsentRecord) -> dict[str, Any]:
+    """The cached, non-personal view of a record (a stored row, or the values it was inserted from)
+    that answers 'what did this visitor allow?'."""
+    get = record.get if isinstance(record, Mapping) else lambda name: getattr(record, name)
     return {
-        "record_id": row.id, "policy_version": row.policy_version, "choices": dict(row.choices),
-        "method": row.method, "recorded_at": _iso(row.created_at), "expires_at": _iso(row.expires_at),
+        "record_id": get("id"), "policy_version": get("policy_version"), "choices": dict(get("choices")),
+        "method": get("method"), "recorded_at": _iso(get("created_at")), "expires_at": _iso(get("expires_at")),
     }
 
 
@@ -174,7 +177,7 @@ def record_choice(session: Session, site: SiteState, signer: TokenSigner, choice
     if not insert_record(session, row, new_key):
         return _replay(session, site, signer, choice, None if new_visitor else visitor_id)
 
-    summary = summary_of(_RowView(row))
+    summary = summary_of(row)
     if cache is not None:
         cache.put(site.id, visitor_id, summary, new_visitor=new_visitor)
     return RecordedChoice(
@@ -182,13 +185,6 @@ def record_choice(session: Session, site: SiteState, signer: TokenSigner, choice
         choices=row["choices"], token=_sign(signer, visitor_id, site.version, row["choices"],
                                             record_id, expires_at),
     )
-
-
-class _RowView:
-    """Attribute access over the dict a record was inserted from."""
-
-    def __init__(self, values: dict[str, Any]) -> None:
-        self.__dict__.update(values)
 
 
 def _sign(signer: TokenSigner, visitor_id: str, version: int, choices: dict[str, bool], record_id: str,

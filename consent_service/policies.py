@@ -4,6 +4,7 @@ that time has passed)."""
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Iterable
@@ -27,11 +28,12 @@ class SiteState:
     content_hash: str
     shown: dict[str, Any]
 
-    @property
+    # Derived once per loaded state: the request path asks for them on every write.
+    @functools.cached_property
     def categories(self) -> list[str]:
         return category_ids(self.shown)
 
-    @property
+    @functools.cached_property
     def origins(self) -> frozenset[str]:
         return frozenset(self.settings["origins"])
 

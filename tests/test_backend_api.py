@@ -8,7 +8,6 @@ from datetime import UTC
 import pytest
 from support import DEMO_ORIGIN, sync_demo
 
-from consent_service.access_log import log_access  # noqa: F401  (the CLI logs through it)
 from consent_service.auth import create_key
 from consent_service.cli import main
 from consent_service.extensions import db

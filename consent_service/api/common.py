@@ -46,18 +46,8 @@ def error_response(error: ServiceError) -> Response:
 def _http_error(error: HTTPException) -> Response:
     status = error.code or 500
     code = HTTP_CODES.get(status, "http_error")
-    details = None
-    data = getattr(error, "data", None) or {}
-    messages = data.get("messages") if isinstance(data, dict) else None
-    message = error.description or error.name
-    if status == 422 and messages:
-        details = messages.get("json", messages)
-        message = "the request body does not match the schema"
-    elif status == 400 and messages:
-        code, message = "malformed_json", "the request body is not valid JSON"
-    elif status == 429:
-        message = "too many requests; slow down"
-    return error_response(ServiceError(code, message, status=status, details=details))
+    message = "too many requests; slow down" if status == 429 else (error.description or error.name)
+    return error_response(ServiceError(code, message, status=status))
 
 
 def _unexpected(error: Exception) -> Response:
