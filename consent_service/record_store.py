@@ -11,6 +11,10 @@ from __future__ import annotations
 
 import functools
 import json
+import os
+import threading
+import time
+import weakref
 from typing import Any
 
 import psycopg
@@ -23,6 +27,8 @@ from .models import ConsentRecord, UTCDateTime, VisitorKey
 
 RECORDS = ConsentRecord.__table__
 KEYS = VisitorKey.__table__
+#: A writer connection is replaced after this long, like pooled ones (config.py's pool_recycle).
+RECYCLE_SECONDS = 1800
 
 
 @functools.cache
@@ -61,27 +67,85 @@ def _statements(dialect: str) -> dict[str, Any]:
     return statements
 
 
-def _run_autocommit(session: Session, sql: str, params: dict[str, Any]) -> Any:
-    """One statement on a pooled psycopg connection in autocommit mode; its first row's first value.
+class _WriterConnections:
+    """One autocommit psycopg connection per thread and engine, kept open for the hot write.
 
-    The driver connection is used directly: for a single precompiled statement, SQLAlchemy's
-    Connection adds more CPU than the statement costs. A connection that failed is discarded
-    from the pool rather than handed to the next request."""
-    pooled = session.get_bind().raw_connection()
+    Checking a connection out of SQLAlchemy's pool, switching it to autocommit and resetting it on
+    return cost more CPU (and a longer wait) than the single statement it runs. A connection comes
+    from the engine (same URL and connect arguments) and is detached from its pool; all of an
+    engine's writers are closed when the engine is disposed, and after a fork, a failure or
+    RECYCLE_SECONDS (as the pool's own recycling) the next call connects afresh."""
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._open: weakref.WeakKeyDictionary[sa.Engine, list[Any]] = weakref.WeakKeyDictionary()
+        self._inherited: list[Any] = []
+
+    def _held(self) -> weakref.WeakKeyDictionary[sa.Engine, tuple[int, Any, float]]:
+        if not hasattr(self._local, "writers"):
+            self._local.writers = weakref.WeakKeyDictionary()
+        return self._local.writers
+
+    def get(self, engine: sa.Engine) -> Any:
+        writers = self._held()
+        held = writers.get(engine)
+        if held is not None:
+            pid, connection, opened = held
+            if pid != os.getpid():
+                # Inherited through a fork: the parent still talks on that socket. Forget it
+                # without closing it (closing would end the parent's session) and keep it alive.
+                self._inherited.append(connection)
+                writers.pop(engine)
+            elif not connection.closed and time.monotonic() - opened < RECYCLE_SECONDS:
+                return connection
+            else:
+                self.discard(engine, connection)
+        pooled = engine.raw_connection()
+        connection = pooled.driver_connection
+        pooled.detach()
+        connection.autocommit = True
+        # psycopg prepares a statement after a few runs, and PostgreSQL may then keep a generic
+        # plan made while the table was small: one that finds a replayed client_record_id by
+        # scanning the site's records. Planning each run with the real values keeps the lookup on
+        # the unique index however the table grows.
+        connection.execute("SET plan_cache_mode = force_custom_plan")
+        writers[engine] = (os.getpid(), connection, time.monotonic())
+        with self._lock:
+            if not sa.event.contains(engine, "engine_disposed", self.close_all):
+                sa.event.listen(engine, "engine_disposed", self.close_all)
+            self._open.setdefault(engine, []).append(connection)
+        return connection
+
+    def close_all(self, engine: sa.Engine) -> None:
+        with self._lock:
+            connections = self._open.pop(engine, [])
+        for connection in connections:
+            connection.close()
+
+    def discard(self, engine: sa.Engine, connection: Any) -> None:
+        with self._lock:
+            held = self._open.get(engine, [])
+            if connection in held:
+                held.remove(connection)
+        self._held().pop(engine, None)
+        connection.close()
+
+
+_writers = _WriterConnections()
+
+
+def _run_autocommit(session: Session, sql: str, params: dict[str, Any]) -> Any:
+    """One precompiled statement on this thread's writer connection; its first row's first value.
+
+    A connection that failed is closed, so the next request connects afresh."""
+    engine = session.get_bind()
+    connection = _writers.get(engine)
     try:
-        driver = pooled.driver_connection
-        driver.autocommit = True
-        try:
-            with driver.cursor() as cursor:
-                cursor.execute(sql, params)
-                row = cursor.fetchone() if cursor.description else None
-        finally:
-            driver.autocommit = False
+        row = connection.execute(sql, params).fetchone()
     except psycopg.OperationalError:
-        pooled.invalidate()
+        _writers.discard(engine, connection)
         raise
-    finally:
-        pooled.close()
     return row[0] if row else None
 
 

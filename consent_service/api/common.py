@@ -7,7 +7,9 @@ import json
 import logging
 from typing import Any
 
+import psycopg
 from flask import Flask, Response, current_app, g, jsonify, request
+from sqlalchemy import exc as sa_exc
 from werkzeug.exceptions import HTTPException
 
 from .. import Services
@@ -50,6 +52,16 @@ def _http_error(error: HTTPException) -> Response:
     return error_response(ServiceError(code, message, status=status))
 
 
+def _database_unavailable(error: Exception) -> Response:
+    """The database dropped or refused a connection: a retryable outage, not the caller's fault.
+    The banner keeps the choice in its queue and sends it again."""
+    log.warning("database unavailable: %s", type(error).__name__)
+    response = error_response(ServiceError("database_unavailable", "the service cannot reach its database; "
+                                           "try again shortly", status=503))
+    response.headers["Retry-After"] = "5"
+    return response
+
+
 def _unexpected(error: Exception) -> Response:
     log.exception("unhandled error")
     return error_response(ServiceError("internal_error", "something went wrong on our side", status=500))
@@ -58,6 +70,8 @@ def _unexpected(error: Exception) -> Response:
 def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(ServiceError, error_response)
     app.register_error_handler(HTTPException, _http_error)
+    for error in (sa_exc.OperationalError, psycopg.OperationalError):
+        app.register_error_handler(error, _database_unavailable)
     app.register_error_handler(Exception, _unexpected)
 
 
