@@ -52,10 +52,12 @@ class ConsentCache:
             self.near.forget_locally(key)
 
         def write(client: Any) -> None:
+            if not (announce and self.near is not None):
+                command(client)  # nothing to announce: one command, no pipeline to build
+                return
             pipeline = client.pipeline(transaction=False)
             command(pipeline)
-            if announce and self.near is not None:
-                pipeline.publish(self.channel, key)
+            pipeline.publish(self.channel, key)
             pipeline.execute()
 
         self.store.call(write, None)

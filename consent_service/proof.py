@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import os
+import socket
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from .sites import canonical_json
 
 PERSONAL_FIELDS = ("page_url", "user_agent")
+_IPV4_MAPPED_PREFIX = bytes(10) + b"\xff\xff"
 #: Fields a record digest commits to, in the order they are documented.
 DIGEST_FIELDS = (
     "id", "site_id", "visitor_id", "policy_version", "policy_hash", "choices", "method", "created_at",
@@ -35,15 +36,20 @@ DIGEST_FIELDS = (
 
 
 def truncate_ip(address: str) -> str | None:
-    """The network an address belongs to (/24 for IPv4, /48 for IPv6), or None if it is not one."""
-    try:
-        ip = ipaddress.ip_address(address.strip())
-    except (ValueError, AttributeError):
-        return None
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
-    prefix = 24 if ip.version == 4 else 48
-    return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False))
+    """The network an address belongs to (/24 for IPv4, /48 for IPv6, an IPv4-mapped IPv6 address
+    as IPv4), or None if it is not an address. Runs on every write, so it parses with the C
+    socket functions rather than the ipaddress module, which costs ten times more."""
+    text = address.strip().split("%", 1)[0]  # an IPv6 zone id says nothing about the network
+    for family, kept_bytes in ((socket.AF_INET, 3), (socket.AF_INET6, 6)):
+        try:
+            packed = socket.inet_pton(family, text)
+        except (OSError, ValueError):  # not this family, or a NUL byte
+            continue
+        if packed[:12] == _IPV4_MAPPED_PREFIX:
+            family, packed, kept_bytes = socket.AF_INET, packed[12:], 3
+        network = packed[:kept_bytes] + bytes(len(packed) - kept_bytes)
+        return f"{socket.inet_ntop(family, network)}/{kept_bytes * 8}"
+    return None
 
 
 def desensitize_ip(address: str | None, pepper: str) -> str | None:

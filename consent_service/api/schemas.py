@@ -11,15 +11,6 @@ from ..consents import METHODS
 VISITOR_ID = validate.Regexp(r"^[0-9A-HJKMNP-TV-Z]{26}$", error="not a visitor id")
 
 
-class StrictBoolean(fields.Boolean):
-    """true or false, and nothing that merely looks like one ("yes", 1, "true")."""
-
-    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> bool:
-        if not isinstance(value, bool):
-            raise ValidationError("must be true or false")
-        return value
-
-
 class StrictInteger(fields.Integer):
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
@@ -27,10 +18,30 @@ class StrictInteger(fields.Integer):
         return super()._deserialize(value, attr, data, **kwargs)
 
 
+class Choices(fields.Dict):
+    """Category name to true/false, checked in one pass: the busiest request's biggest field, where
+    a key and a value field per category cost more than the rest of the body. Documented as a Dict
+    of booleans."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(keys=fields.String(), values=fields.Boolean(), **kwargs)
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> dict[str, bool]:
+        if not isinstance(value, dict):
+            raise ValidationError("must be an object of category names to true or false")
+        if not 1 <= len(value) <= 40:
+            raise ValidationError("must hold 1 to 40 categories")
+        for name, granted in value.items():
+            if not 1 <= len(name) <= 40:
+                raise ValidationError("category names are 1 to 40 characters long")
+            if not isinstance(granted, bool):
+                raise ValidationError(f"{name[:40]}: must be true or false")
+        return value
+
+
 class ConsentRequestSchema(Schema):
     policy_version = StrictInteger(required=True, validate=validate.Range(1, 2**31 - 1))
-    choices = fields.Dict(keys=fields.String(validate=validate.Length(1, 40)), values=StrictBoolean(),
-                          required=True, validate=validate.Length(1, 40))
+    choices = Choices(required=True)
     method = fields.String(required=True, validate=validate.OneOf(METHODS))
     token = fields.String(load_default=None, allow_none=True, validate=validate.Length(1, 2048))
     language = fields.String(load_default=None, allow_none=True, validate=validate.Length(1, 35))
