@@ -1,10 +1,12 @@
 """Writing a consent record and its visitor key in as few database round trips as each database
 allows, because recording a choice is the service's busiest write.
 
-On PostgreSQL a new visitor's key and its first record go in one statement (a data-modifying CTE)
-run outside an explicit transaction: one round trip that commits atomically, instead of BEGIN,
-two INSERTs and COMMIT. Elsewhere (the embedded SQLite) the same rows are written in one
-transaction on the session. Either way a repeated `client_record_id` inserts nothing and says so.
+On PostgreSQL a new visitor's key and its first record go in one statement (data-modifying CTEs)
+run outside an explicit transaction on a connection kept for it: one round trip that commits
+atomically, instead of a pool checkout, BEGIN, two INSERTs and COMMIT. psycopg prepares the
+statements after a few runs, so PostgreSQL neither parses nor plans them again. Elsewhere (the
+embedded SQLite) the same rows are written in one transaction on the session. Either way a
+repeated `client_record_id` inserts nothing and says so.
 """
 
 from __future__ import annotations
@@ -48,17 +50,19 @@ def _statements(dialect: str) -> dict[str, Any]:
         "insert_record_idempotent": idempotent.returning(RECORDS.c.id),
     }
     if dialect == "postgresql":
-        # The key is written unless this client_record_id is already stored (a replay).
-        already = sa.select(RECORDS.c.id).where(RECORDS.c.site_id == sa.bindparam("site_id"),
-                                                RECORDS.c.client_record_id == sa.bindparam("client_record_id"))
-        key_values = sa.select(
-            sa.bindparam("visitor_id", type_=sa.String), sa.bindparam("site_id", type_=sa.String),
-            sa.bindparam("visitor_key", type_=sa.LargeBinary), sa.bindparam("created_at", type_=UTCDateTime()),
-        ).where(~sa.exists(already))
-        new_key = insert(KEYS).from_select(["visitor_id", "site_id", "key", "created_at"], key_values) \
-            .on_conflict_do_nothing().cte("new_key")
-        statements["insert_key_and_record"] = plain.add_cte(new_key).returning(RECORDS.c.id)
-        statements["insert_key_and_record_idempotent"] = idempotent.add_cte(new_key).returning(RECORDS.c.id)
+        # The record goes first and the key is written from what it returned, so a replay (the
+        # record's insert does nothing) writes no key either. Nothing here reads the records
+        # table, so no plan (not even a generic one made while the table was small) can scan it.
+        for name, record_insert in (("insert_key_and_record", plain),
+                                    ("insert_key_and_record_idempotent", idempotent)):
+            new_record = record_insert.returning(RECORDS.c.id, RECORDS.c.visitor_id).cte("new_record")
+            key_values = sa.select(
+                new_record.c.visitor_id, sa.bindparam("site_id", type_=sa.String),
+                sa.bindparam("visitor_key", type_=sa.LargeBinary), sa.bindparam("created_at", type_=UTCDateTime()),
+            )
+            new_key = insert(KEYS).from_select(["visitor_id", "site_id", "key", "created_at"], key_values) \
+                .on_conflict_do_nothing().cte("new_key")
+            statements[name] = sa.select(new_record.c.id).add_cte(new_key)
         # Compiled to SQL text once: executing the text skips SQLAlchemy's per-call cache-key and
         # bind processing, which cost more CPU than the database spends on the insert.
         dialect_impl = psycopg_dialect.dialect()
@@ -105,11 +109,6 @@ class _WriterConnections:
         connection = pooled.driver_connection
         pooled.detach()
         connection.autocommit = True
-        # psycopg prepares a statement after a few runs, and PostgreSQL may then keep a generic
-        # plan made while the table was small: one that finds a replayed client_record_id by
-        # scanning the site's records. Planning each run with the real values keeps the lookup on
-        # the unique index however the table grows.
-        connection.execute("SET plan_cache_mode = force_custom_plan")
         writers[engine] = (os.getpid(), connection, time.monotonic())
         with self._lock:
             if not sa.event.contains(engine, "engine_disposed", self.close_all):
