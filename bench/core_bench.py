@@ -2,12 +2,13 @@
 a bare Flask JSON endpoint under the same gunicorn settings (2 sync workers; `--threads N` for the
 Procfile's threaded workers), on PostgreSQL and Redis; plus in-process token verification.
 
-    .venv/bin/python -m bench.core_bench [--seconds 5] [--rounds 3] [--connections 8] [--threads N]
+    .venv/bin/python -m bench.core_bench [--seconds 5] [--rounds 3] [--connections 8] [--threads N] [--breakdown]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import secrets
 import timeit
@@ -17,6 +18,12 @@ import redis
 
 from bench.support import REDIS_URL, ROOT, LoadResult, gunicorn, scratch_database, table, wrk
 
+#: `--breakdown`: the POST route with parts of its I/O switched off (bench/post_breakdown_app.py).
+BREAKDOWN = [
+    ("POST, no rate-limit check", "limit"),
+    ("POST, no rate limit or cache write", "limit,cache"),
+    ("POST, no I/O (in-process work only)", "limit,cache,database"),
+]
 CHOICES = {"necessary": True, "preferences": False, "analytics": True, "marketing": False}
 ORIGIN = "http://127.0.0.1:8000"
 
@@ -108,6 +115,8 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--visitors", type=int, default=1000)
     parser.add_argument("--threads", type=int, default=0, help="gthread workers with N threads (default: sync)")
+    parser.add_argument("--breakdown", action="store_true",
+                        help="also POST with the rate limit, cache write and database write switched off in turn")
     args = parser.parse_args()
 
     secret_keys = [secrets.token_urlsafe(32), secrets.token_urlsafe(32)]
@@ -119,8 +128,14 @@ def main() -> None:
         key, visitors, token = prepare(database_url, env, args.visitors)
         load = dict(seconds=args.seconds, connections=args.connections)
         server = dict(worker_class="gthread", threads=args.threads) if args.threads else dict(worker_class="sync")
-        with gunicorn("bench.bare_app:app", env, health_path="/bare", **server) as (bare_url, _), \
-                gunicorn("wsgi:app", env, **server) as (url, _):
+        with contextlib.ExitStack() as servers:
+            bare_url, _ = servers.enter_context(gunicorn("bench.bare_app:app", env, health_path="/bare", **server))
+            url, _ = servers.enter_context(gunicorn("wsgi:app", env, **server))
+            partial = [
+                (name, servers.enter_context(
+                    gunicorn("bench.post_breakdown_app:app", {**env, "BENCH_SKIP": skip}, **server))[0])
+                for name, skip in (BREAKDOWN if args.breakdown else [])
+            ]
             warm(url, key, visitors)
             rounds = []
             for _ in range(args.rounds):  # alternate, so a noisy moment hurts both sides alike
@@ -132,6 +147,8 @@ def main() -> None:
                     wrk("GET visitor consent", url + "/v1/sites/demo/visitors/x/consent", get_lua(key, visitors),
                         **load),
                     wrk("POST tokens/verify", url + "/v1/sites/demo/tokens/verify", verify_lua(key, token), **load),
+                    *[wrk(name, partial_url + "/v1/sites/demo/consents", post_lua(secrets.token_hex(4)), **load)
+                      for name, partial_url in partial],
                 ])
             bare, *results = [max(runs, key=lambda r: r.requests_per_second) for runs in zip(*rounds, strict=True)]
     redis.Redis.from_url(REDIS_URL).flushdb()

@@ -66,6 +66,8 @@ class TokenSigner:
         self._serializer = _UncompressedSerializer(
             keys, salt=None, signer_kwargs={"key_derivation": "none", "digest_method": hashlib.sha256},
         )
+        # The serializer would build a new Signer for every call; this one holds the same keys.
+        self._signer = self._serializer.make_signer()
 
     def issue(self, *, visitor_id: str, policy_version: int, granted: Iterable[str], record_id: str,
               expires_at: int) -> str:
@@ -74,7 +76,7 @@ class TokenSigner:
             "s": self.site_id, "v": visitor_id, "p": policy_version,
             "g": sorted(granted), "r": record_id, "x": int(expires_at),
         }
-        return self._serializer.dumps(payload)
+        return self._signer.sign(self._serializer.dump_payload(payload)).decode("ascii")
 
     def verify(self, token: object, current_policy_version: int | None = None,
                now: float | None = None) -> TokenCheck:
@@ -82,7 +84,7 @@ class TokenSigner:
         if not isinstance(token, str) or not token or len(token) > 4096:
             return INVALID
         try:
-            payload = self._serializer.loads(token)
+            payload = self._serializer.load_payload(self._signer.unsign(token))
         except (BadSignature, ValueError, TypeError):
             return INVALID
         if not isinstance(payload, dict) or payload.get("s") != self.site_id:
