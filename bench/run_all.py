@@ -12,7 +12,7 @@ import time
 from bench.support import ROOT
 
 BENCHMARKS = {
-    "core": ["-m", "bench.core_bench"],
+    "core": ["-m", "bench.core_bench", "--breakdown"],
     "banner": ["-m", "bench.banner_size"],
     "guard": ["-m", "bench.guard_bench"],
     "export": ["-m", "bench.export_bench"],
