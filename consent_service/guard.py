@@ -328,6 +328,9 @@ class ConsentGuard:
         self.stats = GuardStats()
         self._signer = TokenSigner(site_id, [s.strip() for s in secrets])
         self._checks: dict[str, TokenCheck] = {}
+        # Valid decisions by (token, GPC, declarations): a visitor's next request with the same
+        # cookie skips rebuilding it; expiry is still checked on every request.
+        self._valid: dict[tuple[str, bool, CookieRules | None], ConsentDecision] = {}
         self._logged: set[tuple[str, str]] = set()
         self._lock = threading.Lock()
         self._static: CookieRules | None = None
@@ -379,14 +382,18 @@ class ConsentGuard:
             return ConsentDecision("none", gpc=gpc), ""
         best: TokenCheck | None = None
         token = ""
+        now = time.time()
         for part in header.split(";"):
             part = part.strip()
             if not part.startswith(marker):
                 continue
             value = part[len(marker):].strip('"')
+            known = self._valid.get((value, gpc, rules))
+            if known is not None and known.expires_at is not None and known.expires_at > now:
+                return known, value
             check = self._check(value)
             if check.status == "valid":
-                if check.expires_at is not None and check.expires_at <= time.time():
+                if check.expires_at is not None and check.expires_at <= now:
                     check = TokenCheck("expired", visitor_id=check.visitor_id, policy_version=check.policy_version,
                                        record_id=check.record_id, expires_at=check.expires_at)
                 elif (rules is not None and rules.policy_version is not None
@@ -405,20 +412,28 @@ class ConsentGuard:
                                    expires_at=best.expires_at), ""
         # Without declarations nothing but necessary may pass, whatever the token says.
         granted = (best.granted & rules.categories) | _NECESSARY_ONLY if rules is not None else _NECESSARY_ONLY
-        return ConsentDecision("valid", granted=granted, gpc=gpc, visitor_id=best.visitor_id,
-                               policy_version=best.policy_version, record_id=best.record_id,
-                               expires_at=best.expires_at), token
+        decision = ConsentDecision("valid", granted=granted, gpc=gpc, visitor_id=best.visitor_id,
+                                   policy_version=best.policy_version, record_id=best.record_id,
+                                   expires_at=best.expires_at)
+        if len(self._valid) >= _CACHE_LIMIT:
+            self._valid.clear()
+        self._valid[(token, gpc, rules)] = decision
+        return decision, token
 
     # -- the response -----------------------------------------------------------------------------
 
-    def _note(self, kind: str, name: str, category: str | None) -> None:
+    def _note(self, kind: str, cookies: list[tuple[str, str | None]]) -> None:
+        """Count removed (or reported) cookies of one response, under one lock; log each name once."""
         counts = self.stats.removed if kind == "removed" else self.stats.reported
+        firsts = []
         with self._lock:
-            counts[name] = counts.get(name, 0) + 1
-            first = counts[name] == 1 and (kind, name) not in self._logged
-            if first and len(self._logged) < _CACHE_LIMIT:
-                self._logged.add((kind, name))
-        if first:
+            for name, category in cookies:
+                counts[name] = counts.get(name, 0) + 1
+                if counts[name] == 1 and (kind, name) not in self._logged:
+                    firsts.append((name, category))
+                    if len(self._logged) < _CACHE_LIMIT:
+                        self._logged.add((kind, name))
+        for name, category in firsts:
             if kind == "reported":
                 log.warning("consent guard: the application sets cookie %r, which site %r does not declare "
                             "(policy: report, so it passes)", name, self.site_id)
@@ -432,29 +447,38 @@ class ConsentGuard:
                        rules: CookieRules | None) -> list[tuple[str, str]]:
         """The response headers without the Set-Cookie lines the decision does not allow."""
         kept: list[tuple[str, str]] | None = None
+        removed: list[tuple[str, str | None]] = []
+        reported: list[tuple[str, str | None]] = []
         granted = decision.granted
+        necessary = self.necessary_cookies
+        category_of = rules.category_of if rules is not None else None
+        policy = self.undeclared if rules is not None else "block"
         for index, (header, value) in enumerate(headers):
             if len(header) == 10 and header.lower() == "set-cookie":
-                name = value.split("=", 1)[0].strip()
-                if rules is None:
-                    category = NECESSARY if name in self.necessary_cookies or name == "consent" else None
-                    policy = "block"
+                name = value.partition("=")[0].strip()
+                if name in necessary:
+                    category: str | None = NECESSARY
+                elif category_of is not None:
+                    category = category_of(name)
                 else:
-                    category = NECESSARY if name in self.necessary_cookies else rules.category_of(name)
-                    policy = self.undeclared
+                    category = NECESSARY if name == "consent" else None
                 if category is None and policy != "block":
                     if policy == "report":
-                        self._note("reported", name, None)
+                        reported.append((name, None))
                     passes = True
                 else:
                     passes = category in granted or is_deletion(value)
                 if not passes:
-                    self._note("removed", name, category)
+                    removed.append((name, category))
                     if kept is None:
                         kept = list(headers[:index])
                     continue
             if kept is not None:
                 kept.append((header, value))
+        if removed:
+            self._note("removed", removed)
+        if reported:
+            self._note("reported", reported)
         return headers if kept is None else kept
 
     def _reissue_header(self, headers: list[tuple[str, str]], token: str, decision: ConsentDecision,
@@ -465,11 +489,12 @@ class ConsentGuard:
             return None
         marker = rules.cookie_name + "="
         for header, value in headers:
-            lowered = header.lower()
-            if lowered == "set-cookie" and value.lstrip().startswith(marker):
+            size = len(header)
+            if size == 10 and header.lower() == "set-cookie" and value.lstrip().startswith(marker):
                 return None  # the application manages the cookie itself on this response
             # A response a shared cache may store must not carry one visitor's token to another.
-            if lowered == "cache-control" and ("public" in value.lower() or "s-maxage" in value.lower()):
+            if size == 13 and header.lower() == "cache-control" and (
+                    "public" in value.lower() or "s-maxage" in value.lower()):
                 return None
         parts = [f"{marker}{token}", "Path=/", f"Max-Age={max_age}", "SameSite=Lax"]
         if rules.cookie_domain:

@@ -135,6 +135,25 @@ def test_a_tampered_payload_with_the_old_signature_is_invalid() -> None:
     assert app.environ[DECISION_KEY].status == "invalid"
 
 
+def test_a_remembered_decision_still_expires_and_follows_gpc(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The guard remembers a valid decision per token; expiry and Sec-GPC are still honoured."""
+    app = CookieApp()
+    guard = make_guard(app)
+    everything = ("necessary", "preferences", "analytics", "marketing")
+    consent = token(everything, expires_in=60)
+    assert "ad_id" in set_cookies(guard, consent)
+    assert "ad_id" in set_cookies(guard, consent)  # the remembered decision
+    assert app.environ[DECISION_KEY].status == "valid" and not app.environ[GPC_KEY]
+    set_cookies(guard, consent, headers={"Sec-GPC": "1"})
+    assert app.environ[DECISION_KEY].gpc and app.environ[GPC_KEY]
+
+    later = time.time() + 120
+    monkeypatch.setattr("consent_service.guard.time.time", lambda: later)
+    names = set_cookies(guard, consent)
+    assert set(names) == {"session", "cart", "csrf_token"}
+    assert app.environ[DECISION_KEY].status == "expired"
+
+
 def test_expired_and_outdated_tokens_grant_nothing_beyond_necessary() -> None:
     app = CookieApp()
     everything = ("necessary", "preferences", "analytics", "marketing")
