@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 log = logging.getLogger(__name__)
+#: Database connections are replaced after this long: pooled ones, and record_store's writers.
+POOL_RECYCLE_SECONDS = 1800
 
 
 class ConfigError(RuntimeError):
@@ -124,7 +126,7 @@ class Settings:
     def flask_config(self) -> dict[str, Any]:
         engine_options: dict[str, Any] = {}
         if self.database_url.startswith("postgresql"):
-            engine_options.update(pool_size=10, max_overflow=10, pool_recycle=1800)
+            engine_options.update(pool_size=10, max_overflow=10, pool_recycle=POOL_RECYCLE_SECONDS)
         return {
             "SQLALCHEMY_DATABASE_URI": self.database_url,
             "SQLALCHEMY_ENGINE_OPTIONS": engine_options,

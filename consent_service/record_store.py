@@ -25,12 +25,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import psycopg as psycopg_dialect
 from sqlalchemy.orm import Session
 
+from .config import POOL_RECYCLE_SECONDS
 from .models import ConsentRecord, UTCDateTime, VisitorKey
 
 RECORDS = ConsentRecord.__table__
 KEYS = VisitorKey.__table__
-#: A writer connection is replaced after this long, like pooled ones (config.py's pool_recycle).
-RECYCLE_SECONDS = 1800
 
 
 @functools.cache
@@ -78,12 +77,15 @@ class _WriterConnections:
     return cost more CPU (and a longer wait) than the single statement it runs. A connection comes
     from the engine (same URL and connect arguments) and is detached from its pool; all of an
     engine's writers are closed when the engine is disposed, and after a fork, a failure or
-    RECYCLE_SECONDS (as the pool's own recycling) the next call connects afresh."""
+    POOL_RECYCLE_SECONDS (as pooled connections) the next call connects afresh."""
 
     def __init__(self) -> None:
         self._local = threading.local()
         self._lock = threading.Lock()
-        self._open: weakref.WeakKeyDictionary[sa.Engine, list[Any]] = weakref.WeakKeyDictionary()
+        #: Every open writer per engine, with the process that opened it, for close_all().
+        self._open: weakref.WeakKeyDictionary[sa.Engine, list[tuple[int, Any]]] = weakref.WeakKeyDictionary()
+        #: Writers a forked child got from its parent: the parent still talks on those sockets, and
+        #: closing one (or letting it be collected) would end the parent's session.
         self._inherited: list[Any] = []
 
     def _held(self) -> weakref.WeakKeyDictionary[sa.Engine, tuple[int, Any, float]]:
@@ -92,43 +94,45 @@ class _WriterConnections:
         return self._local.writers
 
     def get(self, engine: sa.Engine) -> Any:
-        writers = self._held()
-        held = writers.get(engine)
+        held = self._held().get(engine)
         if held is not None:
             pid, connection, opened = held
-            if pid != os.getpid():
-                # Inherited through a fork: the parent still talks on that socket. Forget it
-                # without closing it (closing would end the parent's session) and keep it alive.
-                self._inherited.append(connection)
-                writers.pop(engine)
-            elif not connection.closed and time.monotonic() - opened < RECYCLE_SECONDS:
+            if pid == os.getpid() and not connection.closed and time.monotonic() - opened < POOL_RECYCLE_SECONDS:
                 return connection
-            else:
-                self.discard(engine, connection)
+            self._release(engine, pid, connection)
         pooled = engine.raw_connection()
         connection = pooled.driver_connection
         pooled.detach()
         connection.autocommit = True
-        writers[engine] = (os.getpid(), connection, time.monotonic())
+        self._held()[engine] = (os.getpid(), connection, time.monotonic())
         with self._lock:
             if not sa.event.contains(engine, "engine_disposed", self.close_all):
                 sa.event.listen(engine, "engine_disposed", self.close_all)
-            self._open.setdefault(engine, []).append(connection)
+            self._open.setdefault(engine, []).append((os.getpid(), connection))
         return connection
+
+    def discard(self, engine: sa.Engine, connection: Any) -> None:
+        """Close this thread's writer after a failure; the next get() connects afresh."""
+        self._release(engine, os.getpid(), connection)
 
     def close_all(self, engine: sa.Engine) -> None:
         with self._lock:
-            connections = self._open.pop(engine, [])
-        for connection in connections:
-            connection.close()
+            writers = self._open.pop(engine, [])
+        for pid, connection in writers:
+            self._close_if_ours(pid, connection)
 
-    def discard(self, engine: sa.Engine, connection: Any) -> None:
+    def _release(self, engine: sa.Engine, pid: int, connection: Any) -> None:
         with self._lock:
-            held = self._open.get(engine, [])
-            if connection in held:
-                held.remove(connection)
+            writers = self._open.get(engine, [])
+            writers[:] = [writer for writer in writers if writer[1] is not connection]
         self._held().pop(engine, None)
-        connection.close()
+        self._close_if_ours(pid, connection)
+
+    def _close_if_ours(self, pid: int, connection: Any) -> None:
+        if pid == os.getpid():
+            connection.close()
+        else:
+            self._inherited.append(connection)
 
 
 _writers = _WriterConnections()

@@ -20,14 +20,17 @@ HEADERS = {"Origin": DEMO_ORIGIN, "User-Agent": "Mozilla/5.0 TestBrowser"}
 
 
 def writer(app):
+    """This thread's writer connection for the app's engine, without opening one (None if none)."""
     with app.app_context():
-        return _writers.get(db.engine)
+        held = _writers._held().get(db.engine)
+    return held[1] if held else None
 
 
 def test_a_lost_writer_session_is_a_retryable_503_and_the_next_write_reconnects(app, client, demo,
                                                                                  consent_body, migrated_url):
     assert client.post(URL, json=consent_body(), headers=HEADERS).status_code == 201
     lost = writer(app)
+    assert lost is not None
     with psycopg.connect(migrated_url, autocommit=True) as admin:
         admin.execute("SELECT pg_terminate_backend(%s)", (lost.info.backend_pid,))
 
@@ -40,7 +43,7 @@ def test_a_lost_writer_session_is_a_retryable_503_and_the_next_write_reconnects(
 
     resent = client.post(URL, json=consent_body(client_record_id="queued-choice-0001"), headers=HEADERS)
     assert resent.status_code == 201
-    assert writer(app) is not lost
+    assert writer(app) is not lost and not writer(app).closed
     assert count_records(app) == 2
 
 
@@ -86,4 +89,22 @@ def test_disposing_the_engine_closes_its_writers(app, client, demo, consent_body
         db.engine.dispose()
     assert connection.closed
     assert client.post(URL, json=consent_body(), headers=HEADERS).status_code == 201
-    assert not writer(app).closed
+    assert writer(app) is not connection and not writer(app).closed
+
+
+def test_a_forked_process_neither_uses_nor_closes_its_parents_writer(app, client, demo, consent_body):
+    assert client.post(URL, json=consent_body(), headers=HEADERS).status_code == 201
+    with app.app_context():
+        engine = db.engine
+    pid, parents, opened = _writers._held()[engine]
+    _writers._held()[engine] = (pid + 1, parents, opened)  # as a forked child sees its parent's writer
+    try:
+        assert client.post(URL, json=consent_body(), headers=HEADERS).status_code == 201
+        own = writer(app)
+        assert own is not parents and not parents.closed
+        with app.app_context():
+            db.engine.dispose()
+        assert own.closed and not parents.closed  # disposing closes only this process's writers
+    finally:
+        _writers._inherited.remove(parents)
+        parents.close()
