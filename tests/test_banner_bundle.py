@@ -12,7 +12,7 @@ from pathlib import Path
 import brotli
 import pytest
 
-from consent_service.banner_bundle import banner_version, not_found_script, render_banner
+from consent_service.banner.bundle import banner_version, not_found_script, render_banner
 from consent_service.policies import SiteState
 from consent_service.sites import load_site_file
 

@@ -82,7 +82,7 @@ def get_config(site_id: str) -> Response:
 @blp.route("/<site_id>/banner.js", methods=["GET"])
 @blp.doc(summary="The banner script with the site's configuration built in")
 def get_banner(site_id: str) -> Response:
-    from ..banner_bundle import not_found_script, render_banner
+    from ..banner.bundle import not_found_script, render_banner
     from ..errors import NotFound
 
     try:

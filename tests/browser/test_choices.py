@@ -113,7 +113,7 @@ def test_custom_choice_runs_only_granted_categories(page, pages, service, site):
 
 def test_cookie_is_secure_on_https(browser, service, site):
     """On an https shop the token cookie gets Secure (service and shop are stand-ins served by routes)."""
-    from consent_service.banner_bundle import render_banner
+    from consent_service.banner.bundle import render_banner
 
     config = {**service.config(site), "service": "https://consent.test"}
     answer = {"record_id": "r1", "visitor_id": "v1", "token": "eyJwIjoxfQ.sig", "expires_at": "2099-01-01T00:00:00Z",

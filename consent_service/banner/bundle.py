@@ -1,4 +1,4 @@
-"""The embeddable banner script: the sources in ``banner/`` joined into one IIFE, minified, with a
+"""The embeddable banner script: the sources in ``src/`` joined into one IIFE, minified, with a
 site's configuration inlined, and compressed once per configuration.
 
 The build runs in Python at render time (rjsmin, rcssmin), so a clean checkout needs no Node step and
@@ -20,10 +20,8 @@ import brotli
 import rcssmin
 import rjsmin
 
-import banner as banner_source
-
-#: Where the banner's sources live: ``banner/src/*.js`` (joined in file-name order) and ``banner/banner.css``.
-SOURCE_DIR = Path(banner_source.__file__).resolve().parent
+#: Where the banner's sources live: ``src/*.js`` (joined in file-name order) and ``banner.css``.
+SOURCE_DIR = Path(__file__).resolve().parent
 #: Bumped by hand on behaviour changes; the build adds a digest of the sources.
 BANNER_RELEASE = "1"
 _CONFIG_SLOT = "__CONSENT_CONFIG__"

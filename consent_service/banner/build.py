@@ -1,20 +1,17 @@
 """Build the banner for a site file and write or measure it (the service does the same at request
 time; this is for looking at the output).
 
-    .venv/bin/python banner/build.py sites/demo.toml [--service URL] [--version N] [-o out.js]
+    .venv/bin/python -m consent_service.banner.build sites/demo.toml [--service URL] [--version N] [-o out.js]
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from consent_service.banner_bundle import banner_version, render_banner  # noqa: E402
-from consent_service.policies import SiteState  # noqa: E402
-from consent_service.sites import load_site_file  # noqa: E402
+from consent_service.banner.bundle import banner_version, render_banner
+from consent_service.policies import SiteState
+from consent_service.sites import load_site_file
 
 
 def main() -> None:
