@@ -10,7 +10,7 @@ PORT   ?= 5000
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test]'
+	$(BIN)/python -m pip install -q -e '.[server,test]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -30,6 +30,7 @@ browser:
 
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 ## Every test: SQLite and PostgreSQL, Redis, browser and slow ones included.
 test: install browser lint

@@ -1,5 +1,5 @@
 """The WSGI entry point for gunicorn: `gunicorn wsgi:app`."""
 
-from consent_service import create_app
+from consent_service.app import create_app
 
 app = create_app()

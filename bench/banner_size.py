@@ -2,7 +2,7 @@
 included) beside vanilla-cookieconsent 3.1 (cookieconsent.umd.js + cookieconsent.css, installed from
 npm into a temporary directory, no configuration counted).
 
-    .venv/bin/python bench/banner_size.py [--runs 15]
+    .venv/bin/python -m bench.banner_size [--runs 15]
 
 Sizes are what a browser downloads: identity, gzip (level 9) and brotli (quality 11) bodies. Time is
 measured in headless Chromium on a first visit, from the moment the script has arrived
@@ -19,16 +19,13 @@ import os
 import secrets
 import statistics
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import brotli
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from bench.banner_support import PageServer, ServerThread, launch_chromium  # noqa: E402
+from bench.banner_support import PageServer, ServerThread, launch_chromium
+from bench.support import ROOT
 
 VCC = "vanilla-cookieconsent@3.1"
 
@@ -70,10 +67,10 @@ def served_demo_banner(database_dir: Path) -> tuple[object, dict[str, int]]:
     """The real service with the demo site synced; returns the app and the served byte counts."""
     from flask_migrate import upgrade
 
-    from consent_service import create_app
+    from consent_service.app import create_app
     from consent_service.extensions import db
-    from consent_service.policies import sync_declarations
-    from consent_service.sites import load_site_file
+    from consent_service.sites.declaration import load_site_file
+    from consent_service.sites.sync import sync_declarations
 
     env = {"SECRET_KEYS": secrets.token_hex(32), "IP_PEPPER": secrets.token_hex(16),
            "DATABASE_URL": f"sqlite:///{database_dir / 'bench.sqlite3'}"}

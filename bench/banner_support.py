@@ -1,4 +1,4 @@
-"""Small pieces bench/banner_size.py needs: threaded local servers and a headless Chromium."""
+"""Small pieces bench.banner_size needs: threaded local servers and a headless Chromium."""
 
 from __future__ import annotations
 

@@ -21,7 +21,7 @@ import redis
 
 from bench.support import REDIS_URL, ROOT, LoadResult, gunicorn, scratch_database, table, wrk
 
-#: `--breakdown`: the POST route with parts of its I/O switched off (bench/post_breakdown_app.py).
+#: `--breakdown`: the POST route with parts of its I/O switched off (the service's BENCHMARK_SKIP).
 BREAKDOWN = [
     ("POST, no rate-limit check", "limit"),
     ("POST, no rate limit or cache write", "limit,cache"),
@@ -35,22 +35,22 @@ def prepare(database_url: str, env: dict[str, str], visitors: int) -> tuple[str,
     """Migrate, sync the demo site, make a read key and some visitors; returns (key, visitor ids, token)."""
     from flask_migrate import upgrade
 
-    from consent_service import create_app
+    from consent_service.app import create_app
     from consent_service.auth import create_key
-    from consent_service.consents import Choice, record_choice
+    from consent_service.consents.recording import Choice
     from consent_service.extensions import db
-    from consent_service.policies import site_states, sync_declarations
-    from consent_service.sites import load_site_file
+    from consent_service.sites.declaration import load_site_file
+    from consent_service.sites.sync import sync_declarations
 
     app = create_app(env=env)
+    shared = app.extensions["consent"]
     with app.app_context():
         upgrade()
-        sync_declarations(db.session, [load_site_file(ROOT / "sites" / "demo.toml")])
-        site = site_states.get(db.session, "demo")
+        sync_declarations(db.session, [load_site_file(ROOT / "sites" / "demo.toml")], shared.site_states)
+        site = shared.site_states.get(db.session, "demo")
         _, key = create_key(db.session, "demo", "read", "bench")
-        signer = app.extensions["consent"].signer("demo")
-        recorded = [record_choice(db.session, site, signer, Choice(policy_version=site.version, choices=CHOICES,
-                                                                    method="custom", user_agent="bench/1.0"))
+        recorded = [shared.record(db.session, site, Choice(policy_version=site.version, choices=CHOICES,
+                                                           method="custom", user_agent="bench/1.0"))
                     for _ in range(visitors)]
         db.engine.dispose()
     return key, [r.visitor_id for r in recorded], recorded[0].token
@@ -149,7 +149,7 @@ def main() -> None:
             url, _ = servers.enter_context(gunicorn("wsgi:app", env, **server))
             partial = [
                 (name, servers.enter_context(
-                    gunicorn("bench.post_breakdown_app:app", {**env, "BENCH_SKIP": skip}, **server))[0])
+                    gunicorn("wsgi:app", {**env, "BENCHMARK_SKIP": skip}, **server))[0])
                 for name, skip in (BREAKDOWN if args.breakdown else [])
             ]
             warm(url, key, visitors)

@@ -2,7 +2,7 @@
 API (gunicorn, 1 sync worker) as NDJSON and CSV with personal fields decrypted, beside
 `COPY (SELECT ...) TO STDOUT` of the same rows as the ceiling.
 
-    .venv/bin/python bench/export_bench.py [--rows N] [--visitors N]
+    .venv/bin/python -m bench.export_bench [--rows N] [--visitors N]
 
 Records are made with the service's own proof functions (AES-GCM personal fields under a few
 thousand visitor keys, HMAC field digests, record digests), loaded with COPY, then sealed. The
@@ -19,15 +19,13 @@ import json
 import multiprocessing
 import os
 import random
-import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from bench.support import ROOT, gunicorn, scratch_database  # noqa: E402
+from bench.support import ROOT, gunicorn, scratch_database
+from consent_service.consents.fields import FIELD_NAMES as COLUMNS
 
 USER_AGENTS = [
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 "
@@ -46,9 +44,6 @@ PATTERNS = [
     ("custom", {"necessary": True, "preferences": False, "analytics": True, "marketing": False}),
     ("custom", {"necessary": True, "preferences": True, "analytics": True, "marketing": False}),
 ]
-COLUMNS = ("id", "site_id", "visitor_id", "policy_version", "policy_hash", "choices", "method", "created_at",
-           "expires_at", "language", "page_url", "user_agent", "page_url_digest", "user_agent_digest", "ip_hash",
-           "gpc", "banner_version", "client_record_id", "digest")
 ENV = {"SECRET_KEYS": "bench-secret-0123456789abcdef0123456789abcdef", "IP_PEPPER": "bench-pepper",
        "CONSENT_ENV": "development", "SITE_CACHE_SECONDS": "60"}
 
@@ -75,7 +70,7 @@ def _copy_value(value: object) -> str:
 
 def _make_chunk(bounds: tuple[int, int]) -> bytes:
     """COPY text for records [first, last): made with the real proof functions."""
-    from consent_service import proof
+    from consent_service.consents.record_crypto import desensitize_ip, protect_record
     from consent_service.ids import new_id
 
     visitors, policy_hash = _state["visitors"], _state["policy_hash"]
@@ -93,14 +88,10 @@ def _make_chunk(bounds: tuple[int, int]) -> bytes:
             "policy_hash": policy_hash, "choices": choices, "method": method, "created_at": moment,
             "expires_at": (moment + timedelta(days=365 if method != "reject_all" else 182)).replace(microsecond=0),
             "language": "en" if rng.random() < 0.8 else "zh-CN",
-            "page_url": proof.encrypt_field(key, record_id, "page_url", page_url),
-            "user_agent": proof.encrypt_field(key, record_id, "user_agent", user_agent),
-            "page_url_digest": proof.field_digest(key, "page_url", page_url),
-            "user_agent_digest": proof.field_digest(key, "user_agent", user_agent),
-            "ip_hash": proof.desensitize_ip(f"203.0.{rng.randrange(256)}.7", "bench-pepper"),
+            "ip_hash": desensitize_ip(f"203.0.{rng.randrange(256)}.7", "bench-pepper"),
             "gpc": rng.random() < 0.1, "banner_version": "1.0.0", "client_record_id": None,
         }
-        row["digest"] = proof.record_digest(row)
+        protect_record(row, key, {"page_url": page_url, "user_agent": user_agent})
         row["choices"] = json.dumps(choices)
         lines.append("\t".join(_copy_value(row[name]) for name in COLUMNS))
     return ("\n".join(lines) + "\n").encode()
@@ -111,26 +102,28 @@ def load(database_url: str, rows: int, visitor_count: int) -> tuple[str, float]:
     import psycopg
     from flask_migrate import upgrade
 
-    from consent_service import create_app, proof
+    from consent_service.app import create_app
     from consent_service.auth import create_key
+    from consent_service.compliance.seals import seal_pending
+    from consent_service.crypto import new_key
     from consent_service.extensions import db
     from consent_service.ids import new_id
-    from consent_service.policies import site_states, sync_declarations
-    from consent_service.seals import seal_pending
-    from consent_service.sites import load_site_file
+    from consent_service.sites.declaration import load_site_file
+    from consent_service.sites.sync import sync_declarations
 
     app = create_app(env={**ENV, "DATABASE_URL": database_url})
+    shared = app.extensions["consent"]
     with app.app_context():
         upgrade()
-        sync_declarations(db.session, [load_site_file(ROOT / "sites" / "demo.toml")])
-        site = site_states.get(db.session, "demo")
+        sync_declarations(db.session, [load_site_file(ROOT / "sites" / "demo.toml")], shared.site_states)
+        site = shared.site_states.get(db.session, "demo")
         key = create_key(db.session, "demo", "export", "bench")[1]
         db.engine.dispose()
 
     started = time.perf_counter()
     now = time.time()
     span = 400 * 86400.0
-    visitors = [(new_id(now - span - 86400 + i), proof.new_visitor_key()) for i in range(visitor_count)]
+    visitors = [(new_id(now - span - 86400 + i), new_key()) for i in range(visitor_count)]
     plain_url = database_url
     with psycopg.connect(plain_url) as connection:
         with connection.cursor().copy("COPY visitor_keys (visitor_id, site_id, key, created_at) FROM STDIN") as copy:
@@ -140,7 +133,7 @@ def load(database_url: str, rows: int, visitor_count: int) -> tuple[str, float]:
         bounds = [(first, min(first + chunk, rows)) for first in range(0, rows, chunk)]
         with multiprocessing.get_context("fork").Pool(
                 os.cpu_count() or 2, initializer=_init_worker,
-                initargs=(visitors, site.content_hash, now - span, span - 3600, rows)) as pool, \
+                initargs=(visitors, site.policy_hash, now - span, span - 3600, rows)) as pool, \
                 connection.cursor().copy(f"COPY consent_records ({', '.join(COLUMNS)}) FROM STDIN") as copy:
             for data in pool.imap(_make_chunk, bounds):
                 copy.write(data)
@@ -164,7 +157,8 @@ def copy_ceiling(database_url: str) -> tuple[float, int, int]:
     """COPY (SELECT <the export's columns> ...) TO STDOUT: rows/s, rows, bytes."""
     import psycopg
 
-    from consent_service.exports import ExportFilters, export_query
+    from consent_service.compliance.export import export_query
+    from consent_service.compliance.filters import ExportFilters
 
     sql, _ = export_query("postgresql", ExportFilters(), "demo")
     sql = sql.replace(":site_id", "'demo'")

@@ -12,15 +12,13 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from werkzeug.serving import make_server
+from consent_service.devserver import ServerThread  # noqa: F401  (re-exported for the benchmarks)
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -129,18 +127,3 @@ def table(rows: list[list[str]]) -> str:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
                      for row in rows)
-
-
-class ServerThread:
-    """A threaded werkzeug server on a free local port, in a daemon thread; stop() ends it."""
-
-    def __init__(self, app: Any, host: str = "127.0.0.1") -> None:
-        self.server = make_server(host, 0, app, threaded=True)
-        self.port = self.server.server_port
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=5)

@@ -20,7 +20,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from .errors import Forbidden, NotFound, Unauthorized
-from .models import ApiKey, utcnow
+from .models import ApiKey
+from .times import utcnow
 
 SCOPES = ("read", "export", "admin")
 PREFIX = "csk_"
@@ -62,20 +63,23 @@ def list_keys(session: Session, site_id: str) -> list[ApiKey]:
         sa.select(ApiKey).where(ApiKey.site_id == site_id).order_by(ApiKey.created_at)).scalars())
 
 
-def revoke_key(session: Session, key_id: str) -> ApiKey:
+def revoke_key(session: Session, key_id: str, cache: VerifiedKeyCache | None = None) -> ApiKey:
     key = session.get(ApiKey, key_id)
     if key is None:
         raise NotFound("unknown_key", f"no API key {key_id!r}")
     if key.revoked_at is None:
         key.revoked_at = utcnow()
         session.commit()
-    verified_keys.forget(key_id)
+    if cache is not None:
+        cache.forget(key_id)
     return key
 
 
 class VerifiedKeyCache:
-    def __init__(self) -> None:
-        self.ttl_seconds = 10.0
+    """Keys verified in the last `ttl_seconds`, by the presented value (one per app)."""
+
+    def __init__(self, ttl_seconds: float = 10.0) -> None:
+        self.ttl_seconds = ttl_seconds
         self._entries: dict[str, tuple[float, Caller]] = {}
         self._lock = threading.Lock()
 
@@ -102,10 +106,7 @@ class VerifiedKeyCache:
             self._entries.clear()
 
 
-verified_keys = VerifiedKeyCache()
-
-
-def authenticate(session: Session, authorization: str | None) -> Caller:
+def authenticate(session: Session, authorization: str | None, cache: VerifiedKeyCache) -> Caller:
     """Resolve an `Authorization: Bearer csk_...` header to a Caller, or raise 401."""
     if not authorization:
         raise Unauthorized("missing_api_key", "send an API key as 'Authorization: Bearer csk_...'")
@@ -113,7 +114,7 @@ def authenticate(session: Session, authorization: str | None) -> Caller:
     presented = presented.strip()
     if scheme.lower() != "bearer" or not presented.startswith(PREFIX) or len(presented) > 200:
         raise Unauthorized("invalid_api_key", "the API key is malformed")
-    cached = verified_keys.get(presented)
+    cached = cache.get(presented)
     if cached is not None:
         return cached
     key_id, _, secret = presented[len(PREFIX):].partition("_")
@@ -125,5 +126,5 @@ def authenticate(session: Session, authorization: str | None) -> Caller:
     if row.revoked_at is not None:
         raise Unauthorized("revoked_api_key", "the API key has been revoked")
     caller = Caller(key_id=row.id, site_id=row.site_id, scope=row.scope)
-    verified_keys.put(presented, caller)
+    cache.put(presented, caller)
     return caller

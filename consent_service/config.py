@@ -18,8 +18,11 @@ from pathlib import Path
 from typing import Any
 
 log = logging.getLogger(__name__)
-#: Database connections are replaced after this long: pooled ones, and record_store's writers.
+#: Database connections are replaced after this long: pooled ones, and the record store's writers.
 POOL_RECYCLE_SECONDS = 1800
+#: What BENCHMARK_SKIP may switch off, and what that means.
+BENCHMARK_PARTS = {"limit": "rate-limit writes", "cache": "write the consent cache",
+                   "database": "store any record"}
 
 
 class ConfigError(RuntimeError):
@@ -89,6 +92,12 @@ class Settings:
     public_url: str | None = None
     seal_batch_size: int = 1000
     seal_max_age_seconds: int = 300
+    #: Prefix of every Redis key (cache, invalidation channel and rate limits), so several
+    #: deployments or test runs can share one Redis.
+    redis_prefix: str = "cs:"
+    #: Parts of the write path switched off, for the benchmark that measures what each costs
+    #: (`limit`, `cache`, `database`); never allowed in production.
+    benchmark_skip: frozenset[str] = frozenset()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, instance_path: str | Path = "instance") -> "Settings":
@@ -107,6 +116,14 @@ class Settings:
         keys = [key.strip() for key in required_secret("SECRET_KEYS").split(",") if key.strip()]
         if production and any(len(key) < 32 for key in keys):
             raise ConfigError("SECRET_KEYS: every key must be at least 32 characters in production")
+        skip = frozenset(part.strip() for part in env.get("BENCHMARK_SKIP", "").split(",") if part.strip())
+        if skip - BENCHMARK_PARTS.keys():
+            raise ConfigError(f"BENCHMARK_SKIP may name only {', '.join(sorted(BENCHMARK_PARTS))}")
+        if skip and production:
+            raise ConfigError("BENCHMARK_SKIP switches off parts of the write path: never in production")
+        if skip:
+            log.warning("BENCHMARK_SKIP=%s: this process does not %s. For benchmarks only.", ",".join(sorted(skip)),
+                        " or ".join(BENCHMARK_PARTS[part] for part in sorted(skip)))
         default_db = f"sqlite:///{(instance_path / 'consent.sqlite3').resolve()}"
         return cls(
             production=production,
@@ -121,9 +138,12 @@ class Settings:
             public_url=(env.get("PUBLIC_URL") or "").rstrip("/") or None,
             seal_batch_size=_int(env, "SEAL_BATCH_SIZE", cls.seal_batch_size),
             seal_max_age_seconds=_int(env, "SEAL_MAX_AGE_SECONDS", cls.seal_max_age_seconds),
+            redis_prefix=env.get("REDIS_PREFIX") or cls.redis_prefix,
+            benchmark_skip=skip,
         )
 
     def flask_config(self) -> dict[str, Any]:
+        """Everything Flask and its extensions read, derived from these settings only."""
         engine_options: dict[str, Any] = {}
         if self.database_url.startswith("postgresql"):
             engine_options.update(pool_size=10, max_overflow=10, pool_recycle=POOL_RECYCLE_SECONDS)
@@ -131,5 +151,10 @@ class Settings:
             "SQLALCHEMY_DATABASE_URI": self.database_url,
             "SQLALCHEMY_ENGINE_OPTIONS": engine_options,
             "MAX_CONTENT_LENGTH": 8 * 1024,
-            "JSON_SORT_KEYS": False,
+            "RATELIMIT_ENABLED": "limit" not in self.benchmark_skip,
+            "RATELIMIT_STORAGE_URI": self.redis_url or "memory://",
+            "RATELIMIT_STORAGE_OPTIONS": {"socket_timeout": 0.25, "socket_connect_timeout": 0.25},
+            "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
+            "RATELIMIT_SWALLOW_ERRORS": True,
+            "RATELIMIT_KEY_PREFIX": self.redis_prefix + "limit",
         }

@@ -1,4 +1,4 @@
-"""Extensions, created once here and bound to an app in create_app()."""
+"""Extensions, created once here and bound to an app in app.create_app()."""
 
 from __future__ import annotations
 
@@ -13,16 +13,12 @@ class Base(DeclarativeBase):
     pass
 
 
+def _unkeyed_limit() -> str:
+    raise RuntimeError("every rate limit names its own key function (api/context.py: client_ip_hash)")
+
+
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 rest_api = Api()
-
-
-def _rate_limit_key() -> str:
-    # Imported late: the limiter is created before the app and its request helpers.
-    from .api.common import client_ip_hash
-
-    return client_ip_hash()
-
-
-limiter = Limiter(key_func=_rate_limit_key, default_limits=[], headers_enabled=False)
+#: Limits are declared on the routes that have them, each keyed by the desensitized address.
+limiter = Limiter(key_func=_unkeyed_limit, default_limits=[], headers_enabled=False)

@@ -1,5 +1,5 @@
 """Tables. Consent records are append-only: nothing updates a record in place except the erasure of
-its personal fields, which happens by deleting the visitor's key (see proof.py)."""
+its personal fields, which happens by deleting the visitor's key (see consents/record_crypto.py)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .extensions import db
+from .times import utcnow
 
 
 class UTCDateTime(sa.TypeDecorator):
@@ -32,10 +33,6 @@ class UTCDateTime(sa.TypeDecorator):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 class Site(db.Model):
     __tablename__ = "sites"
 
@@ -53,8 +50,10 @@ class PolicyVersion(db.Model):
 
     site_id: Mapped[str] = mapped_column(sa.ForeignKey("sites.id"), primary_key=True)
     version: Mapped[int] = mapped_column(sa.Integer, primary_key=True)
-    content: Mapped[dict] = mapped_column(sa.JSON)
-    content_hash: Mapped[str] = mapped_column(sa.String(64))
+    #: Everything the visitor was shown (categories, cookie declarations, texts).
+    notice: Mapped[dict] = mapped_column("content", sa.JSON)
+    #: The SHA-256 of the notice's canonical form, which every record made under it carries.
+    policy_hash: Mapped[str] = mapped_column("content_hash", sa.String(64))
     published_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

@@ -12,33 +12,15 @@ import hashlib
 import hmac
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Literal
 
 from itsdangerous import BadSignature, URLSafeSerializer
 from itsdangerous.encoding import base64_encode
 from itsdangerous.serializer import Serializer
 
-Status = Literal["valid", "expired", "outdated", "invalid"]
+from .decision import NECESSARY_ONLY, ConsentDecision
+from .times import from_timestamp
 
-
-@dataclass(frozen=True)
-class TokenCheck:
-    """The outcome of verifying a token. `granted` is empty unless status is 'valid'."""
-
-    status: Status
-    granted: frozenset[str] = frozenset()
-    visitor_id: str | None = None
-    policy_version: int | None = None
-    record_id: str | None = None
-    expires_at: int | None = None
-
-    @property
-    def valid(self) -> bool:
-        return self.status == "valid"
-
-
-INVALID = TokenCheck("invalid")
+INVALID = ConsentDecision("invalid")
 
 
 def site_key(secret: str, site_id: str) -> bytes:
@@ -79,7 +61,7 @@ class TokenSigner:
         return self._signer.sign(self._serializer.dump_payload(payload)).decode("ascii")
 
     def verify(self, token: object, current_policy_version: int | None = None,
-               now: float | None = None) -> TokenCheck:
+               now: float | None = None) -> ConsentDecision:
         """Check signature, site, expiry and policy version; never raises on bad input."""
         if not isinstance(token, str) or not token or len(token) > 4096:
             return INVALID
@@ -90,21 +72,22 @@ class TokenSigner:
         if not isinstance(payload, dict) or payload.get("s") != self.site_id:
             return INVALID
         try:
+            expires_at = int(payload["x"])
             fields = dict(
                 visitor_id=str(payload["v"]), policy_version=int(payload["p"]),
-                record_id=str(payload["r"]), expires_at=int(payload["x"]),
+                record_id=str(payload["r"]), expires_at=from_timestamp(expires_at),
             )
-            granted = frozenset(str(category) for category in payload["g"])
-        except (KeyError, TypeError, ValueError):
+            granted = frozenset(str(category) for category in payload["g"]) | NECESSARY_ONLY
+        except (KeyError, TypeError, ValueError, OverflowError, OSError):
             return INVALID
-        if fields["expires_at"] <= (time.time() if now is None else now):
-            return TokenCheck("expired", **fields)
+        if expires_at <= (time.time() if now is None else now):
+            return ConsentDecision("expired", **fields)
         if current_policy_version is not None and fields["policy_version"] != current_policy_version:
-            return TokenCheck("outdated", **fields)
-        return TokenCheck("valid", granted=granted, **fields)
+            return ConsentDecision("outdated", **fields)
+        return ConsentDecision("valid", granted=granted, **fields)
 
 
 def verify_token(token: object, site_id: str, secrets: Iterable[str],
-                 current_policy_version: int | None = None) -> TokenCheck:
+                 current_policy_version: int | None = None) -> ConsentDecision:
     """Verify a preference token for a site (convenience wrapper; reuse a TokenSigner when hot)."""
     return TokenSigner(site_id, secrets).verify(token, current_policy_version)

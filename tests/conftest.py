@@ -22,13 +22,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browser_support import browser, context, page  # noqa: F401  (shared Chromium fixtures)
-from support import CI, DEMO_ORIGIN, DEMO_TOML, RUN_ID, TEST_ENV, count_records, free_port, require_service, sync_demo  # noqa: F401
 
-from consent_service import create_app
-from consent_service.auth import verified_keys
+from consent_service.app import create_app
 from consent_service.extensions import db
-from consent_service.policies import site_states
+from tests.support import DEMO_ORIGIN, RUN_ID, TEST_ENV, free_port, require_service, sync_demo
+from tests.support.browser import browser, context, page  # noqa: F401  (shared Chromium fixtures)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -75,8 +73,7 @@ def migrated_url(database_url: str, tmp_path_factory: pytest.TempPathFactory) ->
     """The database with every migration applied, once per run."""
     from flask_migrate import upgrade
 
-    app = create_app(env={**TEST_ENV, "DATABASE_URL": database_url},
-                     overrides={"TESTING": True})
+    app = create_app(env={**TEST_ENV, "DATABASE_URL": database_url})
     with app.app_context():
         upgrade()
         db.engine.dispose()
@@ -88,15 +85,11 @@ def make_app(migrated_url: str) -> Any:
     apps = []
 
     def factory(**env: str) -> Any:
-        app = create_app(env={**TEST_ENV, "DATABASE_URL": migrated_url, **env},
-                         overrides={"TESTING": True, "REDIS_PREFIX": f"cs-test-{RUN_ID}:",
-                                    "RATELIMIT_KEY_PREFIX": f"cs-test-limit-{RUN_ID}"})
+        app = create_app(env={**TEST_ENV, "DATABASE_URL": migrated_url, **env})
         apps.append(app)
         return app
 
     yield factory
-    site_states.clear()
-    verified_keys.clear()
     if apps:
         with apps[0].app_context():
             db.session.remove()

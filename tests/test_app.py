@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from consent_service import create_app
+from consent_service.app import create_app
 from consent_service.config import ConfigError, Settings, database_uri
 
 
@@ -76,14 +76,14 @@ def test_unknown_path_is_json(client):
 def test_config_has_an_etag_and_answers_304(client, demo):
     first = client.get("/v1/sites/demo/config")
     assert first.status_code == 200 and first.headers["ETag"]
-    assert first.get_json()["policy_version"] == 1 and first.get_json()["policy_hash"] == demo.content_hash
+    assert first.get_json()["policy_version"] == 1 and first.get_json()["policy_hash"] == demo.policy_hash
     again = client.get("/v1/sites/demo/config", headers={"If-None-Match": first.headers["ETag"]})
     assert again.status_code == 304 and again.data == b""
     assert client.get("/v1/sites/nope/config").get_json()["error"]["code"] == "unknown_site"
 
 
 def test_readiness_needs_every_migration(tmp_path):
-    from support import TEST_ENV
+    from tests.support import TEST_ENV
 
     app = create_app(env={**TEST_ENV, "DATABASE_URL": f"sqlite:///{tmp_path}/empty.db"})
     response = app.test_client().get("/readyz")

@@ -1,19 +1,19 @@
-"""The HTTP layer: one blueprint per audience (banner, shop backend, compliance, admin)."""
+"""The HTTP layer: one blueprint per audience (banner, shop backend, compliance, admin, visitors,
+health), with JSON errors, CORS and strict parameters shared between them."""
 
 from __future__ import annotations
 
 from flask import Flask
 
 from ..extensions import limiter, rest_api
-from .common import register_error_handlers
+from . import admin, backend, banner, compliance, health, visitor
+from .errors import register_error_handlers
 
 
 def register_blueprints(app: Flask) -> None:
-    from . import admin, backend, banner, compliance, health, visitor
-
     for module in (banner, backend, health, compliance, admin, visitor):
         rest_api.register_blueprint(module.blp)
-    # Only the banner's writes are rate limited; the rest skip the limiter's per-request work.
+    # Only the banner's writes and the visitors' own requests are rate limited.
     for module in (backend, health, compliance, admin):
         limiter.exempt(module.blp)
     register_error_handlers(app)

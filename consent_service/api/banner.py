@@ -4,24 +4,17 @@ desensitized IP address."""
 
 from __future__ import annotations
 
-from flask import Response, jsonify, request
+from flask import Response, current_app, jsonify, request
 from flask_smorest import Blueprint
 
-from ..consents import Choice, record_choice
+from ..banner.bundle import not_found_script, render_banner
+from ..consents.recording import Choice
+from ..errors import NotFound
 from ..extensions import db, limiter
+from ..times import iso
 from .body import load_json
-from .common import (
-    client_ip_hash,
-    cors,
-    cors_for_site_origins,
-    get_site,
-    json_response,
-    preflight,
-    require_origin,
-    service_url,
-    services,
-    write_rate_limit,
-)
+from .context import client_ip_hash, get_site, json_response, service_url, services, write_rate_limit
+from .cors import cors, cors_for_site_origins, preflight, require_origin
 from .openapi import documented
 from .schemas import ConsentRequestSchema, ConsentResponseSchema
 
@@ -44,13 +37,17 @@ def preflight_consents(site_id: str) -> Response:
 
 
 @blp.route("/<site_id>/consents", methods=["POST"], provide_automatic_options=False)
-@limiter.limit(write_rate_limit, methods=["POST"])
+@limiter.limit(write_rate_limit, key_func=client_ip_hash, methods=["POST"])
 @documented(blp, body=ConsentRequestSchema, errors=(400, 403, 409, 413, 415, 422, 429), responses={
     201: (ConsentResponseSchema, "Recorded; the token goes in the consent cookie"),
     200: (ConsentResponseSchema, "Replay of a known client_record_id"),
 })
 def post_consent(site_id: str) -> Response:
-    """Record a visitor's choice and return its signed token."""
+    """Record a visitor's choice and return its signed token.
+
+    The whole write: the page's origin and the body are checked, the choice is recorded as proof
+    (one statement) and cached, the token signed; once the answer has gone out, a full or overdue
+    batch of records is sealed."""
     site = get_site(site_id)
     origin = require_origin(site)
     body = load_json(_consent_request)
@@ -59,20 +56,41 @@ def post_consent(site_id: str) -> Response:
         ip_hash=client_ip_hash(), gpc=request.headers.get("Sec-GPC", "").strip() == "1",
     )
     shared = services()
-    recorded = record_choice(db.session, site, shared.signer(site.id), choice, cache=shared.consent_cache)
+    recorded = shared.record(db.session, site, choice)
     response = json_response({
         "record_id": recorded.record_id, "visitor_id": recorded.visitor_id, "token": recorded.token,
-        "expires_at": recorded.expires_at.isoformat().replace("+00:00", "Z"),
-        "policy_version": recorded.policy_version, "choices": recorded.choices,
+        "expires_at": iso(recorded.expires_at), "policy_version": recorded.policy_version,
+        "choices": recorded.choices,
     }, status=200 if recorded.replayed else 201)
+    if not recorded.replayed:
+        _seal_when_due(response, site.id)
     return cors(response, origin)
+
+
+def _seal_when_due(response: Response, site_id: str) -> None:
+    """Count the new record; when a batch is full or overdue, seal it after the response is sent,
+    so recording a choice never waits for sealing."""
+    shared = services()
+    settings = shared.settings
+    if not shared.auto_sealer.note(site_id, settings.seal_batch_size, settings.seal_max_age_seconds):
+        return
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+
+    def seal_now() -> None:
+        with app.app_context():
+            try:
+                shared.auto_sealer.run(db.session, site_id, settings.seal_batch_size, settings.seal_max_age_seconds)
+            finally:
+                db.session.remove()
+
+    response.call_on_close(seal_now)
 
 
 @blp.route("/<site_id>/config", methods=["GET"])
 @blp.doc(summary="The site's banner configuration as JSON")
 def get_config(site_id: str) -> Response:
     site = get_site(site_id)
-    response = jsonify(site.public_config(service_url()))
+    response = jsonify(site.banner_config(service_url()))
     response.headers["Cache-Control"] = "public, max-age=60"
     response.headers["Access-Control-Allow-Origin"] = "*"
     response.add_etag()
@@ -82,16 +100,13 @@ def get_config(site_id: str) -> Response:
 @blp.route("/<site_id>/banner.js", methods=["GET"])
 @blp.doc(summary="The banner script with the site's configuration built in")
 def get_banner(site_id: str) -> Response:
-    from ..banner.bundle import not_found_script, render_banner
-    from ..errors import NotFound
-
     try:
         site = get_site(site_id)
     except NotFound:
         response = Response(not_found_script(site_id), status=404, mimetype="application/javascript")
         response.headers["Cache-Control"] = "no-store"
         return response
-    bundle = render_banner(site.public_config(service_url()))
+    bundle = render_banner(site.banner_config(service_url()))
     headers = {
         "ETag": bundle.etag, "Vary": "Accept-Encoding",
         "Cache-Control": "public, max-age=300, stale-while-revalidate=86400",

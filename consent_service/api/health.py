@@ -11,9 +11,9 @@ from alembic.script import ScriptDirectory
 from flask import Response, jsonify
 from flask_smorest import Blueprint
 
-from .. import MIGRATIONS_DIR
 from ..extensions import db
-from .common import services
+from ..migrations import DIRECTORY as MIGRATIONS_DIR
+from .context import services
 
 blp = Blueprint("health", __name__, description="Liveness and readiness probes.")
 

@@ -6,9 +6,8 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate
 
-from ..consents import METHODS
-
-VISITOR_ID = validate.Regexp(r"^[0-9A-HJKMNP-TV-Z]{26}$", error="not a visitor id")
+from ..consents.fields import METHODS
+from ..decision import STATUSES
 
 
 class StrictInteger(fields.Integer):
@@ -60,29 +59,22 @@ class ConsentResponseSchema(Schema):
     choices = fields.Dict(keys=fields.String(), values=fields.Boolean())
 
 
-class CurrentConsentSchema(Schema):
-    visitor_id = fields.String()
-    status = fields.String(metadata={"enum": ["valid", "expired", "outdated", "none"]})
-    record_id = fields.String()
-    policy_version = fields.Integer()
-    choices = fields.Dict(keys=fields.String(), values=fields.Boolean())
-    granted = fields.List(fields.String())
-    method = fields.String()
-    recorded_at = fields.DateTime()
-    expires_at = fields.DateTime()
+class ConsentDecisionSchema(Schema):
+    """A visitor's standing, as the backend API answers it (decision.py)."""
+
+    status = fields.String(metadata={"enum": [s for s in STATUSES if s != "unavailable"]})
+    visitor_id = fields.String(allow_none=True)
+    granted = fields.List(fields.String(), metadata={"description": "necessary, plus the choices when valid"})
+    policy_version = fields.Integer(allow_none=True)
+    record_id = fields.String(allow_none=True)
+    expires_at = fields.DateTime(allow_none=True)
+    choices = fields.Dict(keys=fields.String(), values=fields.Boolean(), allow_none=True)
+    method = fields.String(allow_none=True)
+    recorded_at = fields.DateTime(allow_none=True)
 
 
 class TokenVerifyRequestSchema(Schema):
     token = fields.String(required=True, validate=validate.Length(1, 4096))
-
-
-class TokenVerifyResponseSchema(Schema):
-    status = fields.String(metadata={"enum": ["valid", "expired", "outdated", "invalid"]})
-    visitor_id = fields.String(allow_none=True)
-    policy_version = fields.Integer(allow_none=True)
-    record_id = fields.String(allow_none=True)
-    granted = fields.List(fields.String())
-    expires_at = fields.DateTime(allow_none=True)
 
 
 class ApiErrorSchema(Schema):

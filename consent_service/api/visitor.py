@@ -10,11 +10,12 @@ from collections.abc import Callable
 from flask import Response, jsonify, request
 from flask_smorest import Blueprint
 
+from ..compliance.visitor_data import erase, history, visitor_from_token
 from ..errors import Forbidden
 from ..extensions import db, limiter
-from ..policies import SiteState
-from ..visitor_data import erase, history, visitor_from_token
-from .common import allowed_origin, cors_for_site_origins, get_site, preflight, services, write_rate_limit
+from ..sites.state import SiteState
+from .context import client_ip_hash, get_site, services, write_rate_limit
+from .cors import allowed_origin, cors_for_site_origins, preflight
 from .openapi import documented
 
 blp = Blueprint("visitor", __name__, url_prefix="/v1/sites",
@@ -58,7 +59,7 @@ def preflight_visitor(site_id: str) -> Response:
 
 
 @blp.route("/<site_id>/visitors/me/consents", methods=["GET"], provide_automatic_options=False)
-@limiter.limit(write_rate_limit)
+@limiter.limit(write_rate_limit, key_func=client_ip_hash)
 @documented(blp, errors=(401, 403, 429), parameters=TOKEN_PARAMETER,
             responses={200: (None, "The visitor's records, newest first")})
 def my_consents(site_id: str) -> Response:
@@ -72,7 +73,7 @@ def my_consents(site_id: str) -> Response:
 
 
 @blp.route("/<site_id>/visitors/me/personal-data", methods=["DELETE"], provide_automatic_options=False)
-@limiter.limit(write_rate_limit)
+@limiter.limit(write_rate_limit, key_func=client_ip_hash)
 @documented(blp, errors=(401, 403, 429), parameters=TOKEN_PARAMETER,
             responses={200: (None, "Erased; the choices stay as proof of consent")})
 def erase_my_data(site_id: str) -> Response:

@@ -10,8 +10,8 @@ import argparse
 from pathlib import Path
 
 from consent_service.banner.bundle import banner_version, render_banner
-from consent_service.policies import SiteState
-from consent_service.sites import load_site_file
+from consent_service.sites.declaration import load_site_file
+from consent_service.sites.state import SiteState
 
 
 def main() -> None:
@@ -24,8 +24,8 @@ def main() -> None:
 
     decl = load_site_file(args.site_file)
     state = SiteState(id=decl.site_id, settings=decl.settings, version=args.version,
-                      content_hash=decl.content_hash, shown=decl.shown)
-    bundle = render_banner(state.public_config(args.service))
+                      policy_hash=decl.policy_hash, notice=decl.notice)
+    bundle = render_banner(state.banner_config(args.service))
     if args.output:
         Path(args.output).write_bytes(bundle.body)
     print(f"banner {banner_version()} for {decl.site_id}: {len(bundle.body):,} bytes, "

@@ -24,7 +24,7 @@ from typing import Any
 
 from flask import Flask, Response, abort, g, redirect, render_template, request, session, url_for
 
-from consent_service.guard import ConsentGuard, consent_decision
+from consent_service.shop import ConsentGuard, consent_decision
 
 CURRENCIES = {"EUR": ("€", 1.0), "USD": ("$", 1.08), "CNY": ("¥", 7.8)}
 DEFAULT_CURRENCY = "EUR"

@@ -6,7 +6,15 @@ from __future__ import annotations
 
 import time
 
-from conftest import BANNER, PREFERENCES, consent_mode_calls, cookie, token_payload, wait_for_record, wait_until
+from tests.support.banner_pages import (
+    BANNER,
+    PREFERENCES,
+    consent_mode_calls,
+    cookie,
+    token_payload,
+    wait_for_record,
+    wait_until,
+)
 
 NONCE = "n0nceForTests123"
 

@@ -3,7 +3,7 @@ choices with every optional category off."""
 
 from __future__ import annotations
 
-from conftest import BANNER, PREFERENCES, consent_mode_calls
+from tests.support.banner_pages import BANNER, PREFERENCES, consent_mode_calls
 
 LAYOUT_SHIFT = """() => new Promise(resolve => {
   let total = 0;

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from conftest import BANNER, PREFERENCES, wait_until
+
+from tests.support.banner_pages import BANNER, PREFERENCES, wait_until
 
 ZH_TITLE = "Demo 软件商店的 Cookie"
 EN_TITLE = "Cookies on Demo Software Shop"

@@ -6,7 +6,8 @@ from __future__ import annotations
 import time
 
 import pytest
-from conftest import BANNER, SERVICE_ENV, cookie, wait_for_record, wait_until
+
+from tests.support.banner_pages import BANNER, SERVICE_ENV, cookie, wait_for_record, wait_until
 
 HELD = ('<script>window.ran = [];</script>'
         '<script type="text/plain" data-consent="analytics">window.ran.push("analytics")</script>'

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import BANNER, PREFERENCES, wait_for_record, wait_until
+from tests.support.banner_pages import BANNER, PREFERENCES, wait_for_record, wait_until
 
 HOSTILE = '<img src=x onerror="window.pwned=1">'
 

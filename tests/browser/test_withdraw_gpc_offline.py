@@ -4,7 +4,8 @@ choices made while the service is unreachable."""
 from __future__ import annotations
 
 import pytest
-from conftest import BANNER, PREFERENCES, cookie, wait_for_record, wait_until
+
+from tests.support.banner_pages import BANNER, PREFERENCES, cookie, wait_for_record, wait_until
 
 SET_COOKIES = """() => {
   for (const c of ['_ga=1', '_ga_ABC123=1', 'ad_id=1', 'cart=1', 'currency=eur', 'unrelated=1'])

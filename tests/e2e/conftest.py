@@ -11,13 +11,13 @@ import secrets
 import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
-from browser_support import ServerThread
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support import DEMO_TOML
+from tests.support.browser import ServerThread
+
 SECRET_KEYS = ["e2e-secret-newest-0123456789abcdef0123", "e2e-secret-older-0123456789abcdef01234"]
 SERVICE_ENV = {
     "SECRET_KEYS": ",".join(SECRET_KEYS),
@@ -58,15 +58,15 @@ class Demo:
 def demo_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     from flask_migrate import upgrade
 
-    from consent_service import create_app
+    from consent_service.app import create_app
     from consent_service.extensions import db
-    from consent_service.policies import sync_declarations
-    from consent_service.sites import parse_declaration
+    from consent_service.sites.declaration import parse_declaration
+    from consent_service.sites.sync import sync_declarations
     from examples.demo_shop import create_shop
 
     tmp = tmp_path_factory.mktemp("e2e-service")
-    service_app = create_app(env={**SERVICE_ENV, "DATABASE_URL": f"sqlite:///{tmp / 'consent.sqlite3'}"},
-                             overrides={"TESTING": True, "REDIS_PREFIX": f"cs-e2e-{secrets.token_hex(3)}:"})
+    service_app = create_app(env={**SERVICE_ENV, "DATABASE_URL": f"sqlite:///{tmp / 'consent.sqlite3'}",
+                                  "REDIS_PREFIX": f"cs-e2e-{secrets.token_hex(3)}:"})
     with service_app.app_context():
         upgrade()
     service_server = ServerThread(service_app)
@@ -75,7 +75,7 @@ def demo_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     shop_server = ServerThread(late)
     shop_url = f"http://localhost:{shop_server.port}"
 
-    raw = tomllib.loads((ROOT / "sites" / "demo.toml").read_text(encoding="utf-8"))
+    raw = tomllib.loads(DEMO_TOML.read_text(encoding="utf-8"))
     raw["site"]["origins"] = [shop_url]
     raw["site"]["privacy_policy_url"] = shop_url + "/privacy"
     with service_app.app_context():

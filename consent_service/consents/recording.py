@@ -1,0 +1,176 @@
+"""Recording a visitor's choice: check it against the site's current policy, write it as a new
+append-only record with its proof, and sign the visitor's new token. Plain functions over a
+SQLAlchemy session: the API, the CLI and the tests all call these, and none sees a Flask request."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from ..cookie_patterns import NECESSARY
+from ..crypto import new_key
+from ..errors import Conflict, ServiceError
+from ..ids import new_id
+from ..models import ConsentRecord
+from ..sites.state import SiteState
+from ..times import utcnow
+from ..tokens import TokenSigner
+from .cache import ConsentCache, summary_of
+from .record_crypto import protect_record
+from .store import RecordStore
+
+
+@dataclass
+class Choice:
+    """A visitor's choice as it arrives, already decoded but not yet checked against the site."""
+
+    policy_version: int
+    choices: dict[str, bool]
+    method: str
+    token: str | None = None
+    language: str | None = None
+    page_url: str | None = None
+    banner_version: str | None = None
+    client_record_id: str | None = None
+    user_agent: str | None = None
+    ip_hash: str | None = None
+    gpc: bool = False
+
+
+@dataclass
+class RecordedChoice:
+    record_id: str
+    visitor_id: str
+    token: str
+    expires_at: datetime
+    policy_version: int
+    choices: dict[str, bool]
+    replayed: bool = False
+
+
+def strip_query(url: str) -> str:
+    """The page URL as stored: scheme, host and path only (queries and fragments carry personal data)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ServiceError("invalid_page_url", "page_url must be an absolute http(s) URL")
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+
+
+def _check_choices(site: SiteState, choice: Choice, previous_token_valid: bool) -> None:
+    if choice.policy_version != site.version:
+        if 0 < choice.policy_version < site.version:
+            raise Conflict("stale_policy_version",
+                           f"policy version {choice.policy_version} has been replaced by {site.version}; "
+                           "show the visitor the current one", details={"current": site.version})
+        raise ServiceError("unknown_policy_version",
+                           f"site has no policy version {choice.policy_version}",
+                           details={"current": site.version})
+    categories = site.categories
+    missing = [c for c in categories if c not in choice.choices]
+    unknown = [c for c in choice.choices if c not in categories]
+    if unknown:
+        raise ServiceError("unknown_category", f"not a category of this site: {', '.join(sorted(unknown))}")
+    if missing:
+        raise ServiceError("missing_category", f"a choice is needed for: {', '.join(missing)}")
+    if choice.choices[NECESSARY] is not True:
+        raise ServiceError("necessary_required", "the necessary category cannot be refused")
+    optional = [choice.choices[c] for c in categories if c != NECESSARY]
+    if choice.method == "accept_all" and not all(optional):
+        raise ServiceError("method_mismatch", "accept_all must grant every category")
+    if choice.method == "reject_all" and any(optional):
+        raise ServiceError("method_mismatch", "reject_all must refuse every optional category")
+    if choice.method == "withdraw":
+        if not previous_token_valid:
+            raise ServiceError("withdraw_requires_token", "withdraw needs the visitor's current token")
+        if optional and all(optional):
+            raise ServiceError("method_mismatch", "withdraw must refuse at least one category")
+
+
+def _language(site: SiteState, requested: str | None) -> str:
+    if not requested:
+        return site.notice["default_language"]
+    for language in site.languages:
+        if language.lower() == requested.lower():
+            return language
+    raise ServiceError("unknown_language", f"language must be one of {', '.join(site.languages)}")
+
+
+def record_choice(session: Session, site: SiteState, choice: Choice, *, signer: TokenSigner, store: RecordStore,
+                  cache: ConsentCache | None = None, now: datetime | None = None) -> RecordedChoice:
+    """Store a choice as a new append-only record and sign the visitor's new token.
+
+    Without a token whose signature is this site's, a new visitor id is issued: nobody can change
+    another visitor's consent. A repeated `client_record_id` returns the record already stored.
+    """
+    visitor_id = None
+    if choice.token is not None:
+        check = signer.verify(choice.token)
+        if check.status == "invalid":
+            raise ServiceError("invalid_token", "the token is not a valid token of this site; "
+                               "send the choice without it to start afresh")
+        visitor_id = check.visitor_id
+    _check_choices(site, choice, previous_token_valid=visitor_id is not None)
+    language = _language(site, choice.language)
+    page_url = strip_query(choice.page_url) if choice.page_url else None
+
+    now = now or utcnow()
+    granted_optional = any(v for c, v in choice.choices.items() if c != NECESSARY)
+    lifetime_days = site.settings["accept_lifetime_days" if granted_optional else "refuse_lifetime_days"]
+    expires_at = now + timedelta(days=lifetime_days)
+    record_id = new_id(now.timestamp())
+    new_visitor = visitor_id is None
+    visitor_id = visitor_id or new_id(now.timestamp())
+
+    key = None if new_visitor else store.visitor_key(session, visitor_id)
+    fresh_key = new_key() if key is None else None
+    row: dict[str, Any] = {
+        "id": record_id, "site_id": site.id, "visitor_id": visitor_id,
+        "policy_version": site.version, "policy_hash": site.policy_hash,
+        "choices": {c: choice.choices[c] for c in site.categories}, "method": choice.method,
+        "created_at": now, "expires_at": expires_at, "language": language, "ip_hash": choice.ip_hash,
+        "gpc": bool(choice.gpc), "banner_version": choice.banner_version,
+        "client_record_id": choice.client_record_id,
+    }
+    protect_record(row, key or fresh_key, {"page_url": page_url, "user_agent": choice.user_agent})
+
+    if not store.insert(session, row, fresh_key):
+        return _replay(session, site, signer, choice, None if new_visitor else visitor_id)
+
+    if cache is not None:
+        cache.put(site.id, visitor_id, summary_of(row), new_visitor=new_visitor)
+    return RecordedChoice(
+        record_id=record_id, visitor_id=visitor_id, expires_at=expires_at, policy_version=site.version,
+        choices=row["choices"], token=_sign(signer, visitor_id, site.version, row["choices"],
+                                            record_id, expires_at),
+    )
+
+
+def _sign(signer: TokenSigner, visitor_id: str, version: int, choices: dict[str, bool], record_id: str,
+          expires_at: datetime) -> str:
+    return signer.issue(visitor_id=visitor_id, policy_version=version,
+                        granted=[c for c, v in choices.items() if v], record_id=record_id,
+                        expires_at=int(expires_at.timestamp()))
+
+
+def _replay(session: Session, site: SiteState, signer: TokenSigner, choice: Choice,
+            visitor_id: str | None) -> RecordedChoice:
+    existing = session.execute(sa.select(ConsentRecord).where(
+        ConsentRecord.site_id == site.id, ConsentRecord.client_record_id == choice.client_record_id,
+    )).scalar_one()
+    same_visitor = visitor_id is None or existing.visitor_id == visitor_id
+    same_choice = existing.method == choice.method and dict(existing.choices) == {
+        c: choice.choices[c] for c in site.categories}
+    if not (same_visitor and same_choice):
+        raise Conflict("client_record_id_conflict",
+                       "this client_record_id was already used for a different choice")
+    return RecordedChoice(
+        record_id=existing.id, visitor_id=existing.visitor_id, expires_at=existing.expires_at,
+        policy_version=existing.policy_version, choices=dict(existing.choices), replayed=True,
+        token=_sign(signer, existing.visitor_id, existing.policy_version, dict(existing.choices),
+                    existing.id, existing.expires_at),
+    )

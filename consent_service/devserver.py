@@ -1,0 +1,24 @@
+"""A WSGI app served on a free loopback port from a thread: for the tests, the benchmarks and the
+scanner's own fixtures. Not for production (gunicorn is)."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from werkzeug.serving import make_server
+
+
+class ServerThread:
+    """A threaded werkzeug server on a free local port, in a daemon thread; stop() ends it."""
+
+    def __init__(self, app: Any, host: str = "127.0.0.1") -> None:
+        self.server = make_server(host, 0, app, threaded=True)
+        self.port = self.server.server_port
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=5)

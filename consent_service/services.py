@@ -1,0 +1,45 @@
+"""The objects one app shares between its requests, built from its settings: the Redis connection,
+the caches, the record store, the token signers and the automatic sealer. Each app has its own, so
+two apps in one process (tests, the benchmark) never share state."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from .auth import VerifiedKeyCache
+from .compliance.seals import AutoSealer
+from .config import Settings
+from .consents.cache import ConsentCache
+from .consents.recording import Choice, RecordedChoice, record_choice
+from .consents.store import DiscardingStore, RecordStore
+from .redis_store import RedisStore
+from .sites.state import SiteState, SiteStateCache
+from .tokens import TokenSigner
+
+
+class Services:
+    """Per-app objects the request handlers, the CLI and the tests share."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        skipped = settings.benchmark_skip
+        self.redis = RedisStore(settings.redis_url, prefix=settings.redis_prefix)
+        self.consent_cache: ConsentCache | None = None if "cache" in skipped else ConsentCache(self.redis)
+        self.record_store = DiscardingStore() if "database" in skipped else RecordStore()
+        self.site_states = SiteStateCache(ttl_seconds=settings.site_cache_seconds)
+        self.verified_keys = VerifiedKeyCache(ttl_seconds=settings.api_key_cache_seconds)
+        self.auto_sealer = AutoSealer()
+        self._signers: dict[str, TokenSigner] = {}
+
+    def signer(self, site_id: str) -> TokenSigner:
+        signer = self._signers.get(site_id)
+        if signer is None:
+            signer = self._signers[site_id] = TokenSigner(site_id, self.settings.secret_keys)
+        return signer
+
+    def record(self, session: Session, site: SiteState, choice: Choice, now: datetime | None = None) -> RecordedChoice:
+        """Record a choice with this app's signer, store and cache (consents.recording.record_choice)."""
+        return record_choice(session, site, choice, signer=self.signer(site.id), store=self.record_store,
+                             cache=self.consent_cache, now=now)

@@ -1,0 +1,335 @@
+"""The consent guard: WSGI middleware that keeps a shop's backend from setting cookies the visitor
+has not allowed.
+
+It wraps any WSGI application (Flask, Django, a bare callable). On each request it reads the
+`consent` cookie, verifies the signed token locally (no network), and puts the decision in the WSGI
+environ (`consent.decision`, `consent.gpc`). On the way out it removes every `Set-Cookie` of a cookie
+declared in a category the visitor has not granted:
+
+- cookies of the `necessary` category always pass, and so does the consent cookie itself;
+- a `Set-Cookie` that deletes a cookie (`Max-Age=0` or an `Expires` in the past) always passes;
+- a cookie declared nowhere follows the `undeclared` policy: `block` (default), `allow` or `report`;
+- every removal (and every reported cookie) is logged once per cookie name and counted;
+- cookies the browser still sends from a category the visitor's valid token refuses (set before a
+  withdrawal, or HttpOnly ones the banner cannot reach) are expired with `Max-Age=0`.
+
+It also re-issues a valid `consent` cookie from the shop's own origin with the token's full
+lifetime, because browsers cap the life of cookies written by scripts (Safari: 7 days).
+
+Declarations come from the site's TOML file (`declarations="sites/shop.toml"`) or from the service's
+config endpoint (`service_url=...`), fetched with `ETag`, cached and refreshed in a background thread.
+A TOML file does not know the current policy version, so without `policy_version=` every version is
+accepted (signature, site and expiry are still enforced); the config endpoint carries the version,
+and a token for an older one then counts as "outdated": no consent.
+
+This module needs neither Flask nor a database; `urllib3` is imported only for the config endpoint.
+Its decision is the one shape of decision.py, as the backend API and the client answer it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from ..cookie_patterns import NECESSARY
+from ..decision import NECESSARY_ONLY, ConsentDecision
+from ..tokens import TokenSigner
+from .cookie_rules import CookieRules, is_deletion
+from .declarations import ServiceDeclarations
+
+log = logging.getLogger(__name__)
+
+#: WSGI environ keys the guard sets for the application.
+DECISION_KEY = "consent.decision"
+GPC_KEY = "consent.gpc"
+
+UndeclaredPolicy = Literal["block", "allow", "report"]
+_UNDECLARED_POLICIES = ("block", "allow", "report")
+_CACHE_LIMIT = 4096
+
+
+def consent_decision(environ: Mapping[str, Any]) -> ConsentDecision:
+    """The guard's decision for a request (Django: `request.META`); necessary-only when unguarded."""
+    decision = environ.get(DECISION_KEY)
+    if isinstance(decision, ConsentDecision):
+        return decision
+    return ConsentDecision("none", gpc=environ.get("HTTP_SEC_GPC", "").strip() == "1")
+
+
+@dataclass
+class GuardStats:
+    """Counters: cookies removed (by name) and undeclared cookies reported (by name)."""
+
+    removed: Counter[str] = field(default_factory=Counter)
+    reported: Counter[str] = field(default_factory=Counter)
+    reissued: int = 0
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"removed": dict(self.removed), "reported": dict(self.reported),
+                "removed_total": sum(self.removed.values()), "reported_total": sum(self.reported.values()),
+                "reissued": self.reissued}
+
+
+class ConsentGuard:
+    """WSGI middleware enforcing a site's cookie declarations against the visitor's signed consent.
+
+    Give exactly one source of declarations: `declarations` (the path of the site's TOML file, or
+    CookieRules) or `service_url` (the consent service; the config endpoint is used). `secrets` is the
+    service's `SECRET_KEYS` list, newest first. `necessary_cookies` are names that always pass, also
+    while no declarations are known.
+    """
+
+    def __init__(self, app: Callable[..., Any], *, site_id: str, secrets: Iterable[str] | str,
+                 declarations: CookieRules | str | Path | None = None, service_url: str | None = None,
+                 policy_version: int | None = None, undeclared: UndeclaredPolicy = "block",
+                 necessary_cookies: Iterable[str] = (), reissue: bool = True, expire_refused: bool = True,
+                 refresh_seconds: float = 60.0, fetch_timeout: float = 2.0,
+                 cache_file: str | Path | None = None) -> None:
+        if undeclared not in _UNDECLARED_POLICIES:
+            raise ValueError(f"undeclared must be one of {', '.join(_UNDECLARED_POLICIES)}, not {undeclared!r}")
+        if (declarations is None) == (service_url is None):
+            raise ValueError("give exactly one of declarations (a site file) or service_url")
+        if isinstance(secrets, str):
+            secrets = secrets.split(",")
+        self.app = app
+        self.site_id = site_id
+        self.undeclared = undeclared
+        self.necessary_cookies = frozenset(necessary_cookies)
+        self.reissue = reissue
+        self.expire_refused = expire_refused
+        self.stats = GuardStats()
+        self._signer = TokenSigner(site_id, [s.strip() for s in secrets])
+        self._checks: dict[str, ConsentDecision] = {}
+        # Valid decisions by (token, GPC, declarations): a visitor's next request with the same
+        # cookie skips rebuilding it; expiry is still checked on every request.
+        self._valid: dict[tuple[str, bool, CookieRules | None], ConsentDecision] = {}
+        self._logged: set[tuple[str, str]] = set()
+        self._lock = threading.Lock()
+        self._static: CookieRules | None = None
+        self.service: ServiceDeclarations | None = None
+        if declarations is not None:
+            self._static = (declarations if isinstance(declarations, CookieRules)
+                            else CookieRules.from_site_file(declarations, site_id, policy_version))
+        else:
+            self.service = ServiceDeclarations(service_url, site_id, refresh_seconds=refresh_seconds,
+                                               timeout=fetch_timeout, cache_file=cache_file)
+            self.service.refresh()
+            self._started = False
+            if hasattr(os, "register_at_fork"):
+                os.register_at_fork(after_in_child=self._forked)
+
+    def _forked(self) -> None:
+        self._started = False
+
+    @property
+    def rules(self) -> CookieRules | None:
+        """The declarations in force, or None when none are known yet."""
+        if self._static is not None:
+            return self._static
+        return self.service.rules if self.service is not None else None
+
+    # -- the decision ---------------------------------------------------------------------------
+
+    def _check(self, token: str) -> ConsentDecision:
+        """Signature and payload, cached by token (expiry and version are checked per request)."""
+        check = self._checks.get(token)
+        if check is None:
+            check = self._signer.verify(token, None, now=0.0)
+            if len(self._checks) >= _CACHE_LIMIT:
+                self._checks.clear()
+            self._checks[token] = check
+        return check
+
+    def decide(self, environ: Mapping[str, Any], rules: CookieRules | None = None) -> tuple[ConsentDecision, str]:
+        """The decision for a request, and the token it rests on ('' when none is valid)."""
+        gpc = environ.get("HTTP_SEC_GPC", "").strip() == "1"
+        rules = rules if rules is not None else self.rules
+        cookie_name = rules.cookie_name if rules is not None else "consent"
+        header = environ.get("HTTP_COOKIE", "")
+        marker = cookie_name + "="
+        if marker not in header:
+            return ConsentDecision("none", gpc=gpc), ""
+        best: ConsentDecision | None = None
+        token = ""
+        now = time.time()
+        for part in header.split(";"):
+            part = part.strip()
+            if not part.startswith(marker):
+                continue
+            value = part[len(marker):].strip('"')
+            known = self._valid.get((value, gpc, rules))
+            if known is not None and known.expires_at is not None and known.expires_at.timestamp() > now:
+                return known, value
+            check = self._check(value)
+            if check.status == "valid":
+                if check.expires_at is not None and check.expires_at.timestamp() <= now:
+                    check = dataclasses.replace(check, status="expired", granted=NECESSARY_ONLY)
+                elif (rules is not None and rules.policy_version is not None
+                      and check.policy_version != rules.policy_version):
+                    check = dataclasses.replace(check, status="outdated", granted=NECESSARY_ONLY)
+            if best is None or (check.status == "valid" and best.status != "valid"):
+                best, token = check, value
+            if best.status == "valid":
+                break
+        assert best is not None
+        if best.status != "valid":
+            return dataclasses.replace(best, gpc=gpc), ""
+        # Without declarations nothing but necessary may pass, whatever the token says.
+        granted = (best.granted & rules.categories) | NECESSARY_ONLY if rules is not None else NECESSARY_ONLY
+        decision = dataclasses.replace(best, granted=granted, gpc=gpc)
+        if len(self._valid) >= _CACHE_LIMIT:
+            self._valid.clear()
+        self._valid[(token, gpc, rules)] = decision
+        return decision, token
+
+    # -- the response -----------------------------------------------------------------------------
+
+    def _note(self, kind: str, cookies: list[tuple[str, str | None]]) -> None:
+        """Count removed (or reported) cookies of one response, under one lock; log each name once."""
+        counts = self.stats.removed if kind == "removed" else self.stats.reported
+        firsts = []
+        with self._lock:
+            for name, category in cookies:
+                counts[name] = counts.get(name, 0) + 1
+                if counts[name] == 1 and (kind, name) not in self._logged:
+                    firsts.append((name, category))
+                    if len(self._logged) < _CACHE_LIMIT:
+                        self._logged.add((kind, name))
+        for name, category in firsts:
+            if kind == "reported":
+                log.warning("consent guard: the application sets cookie %r, which site %r does not declare "
+                            "(policy: report, so it passes)", name, self.site_id)
+            elif category is None:
+                log.warning("consent guard: removed Set-Cookie %r: not declared for site %r (policy: block)",
+                            name, self.site_id)
+            else:
+                log.info("consent guard: removed Set-Cookie %r: category %r is not granted", name, category)
+
+    def filter_headers(self, headers: list[tuple[str, str]], decision: ConsentDecision,
+                       rules: CookieRules | None) -> list[tuple[str, str]]:
+        """The response headers without the Set-Cookie lines the decision does not allow."""
+        kept: list[tuple[str, str]] | None = None
+        removed: list[tuple[str, str | None]] = []
+        reported: list[tuple[str, str | None]] = []
+        granted = decision.granted
+        necessary = self.necessary_cookies
+        category_of = rules.category_of if rules is not None else None
+        policy = self.undeclared if rules is not None else "block"
+        for index, (header, value) in enumerate(headers):
+            if len(header) == 10 and header.lower() == "set-cookie":
+                name = value.partition("=")[0].strip()
+                if name in necessary:
+                    category: str | None = NECESSARY
+                elif category_of is not None:
+                    category = category_of(name)
+                else:
+                    category = NECESSARY if name == "consent" else None
+                if category is None and policy != "block":
+                    if policy == "report":
+                        reported.append((name, None))
+                    passes = True
+                else:
+                    passes = category in granted or is_deletion(value)
+                if not passes:
+                    removed.append((name, category))
+                    if kept is None:
+                        kept = list(headers[:index])
+                    continue
+            if kept is not None:
+                kept.append((header, value))
+        if removed:
+            self._note("removed", removed)
+        if reported:
+            self._note("reported", reported)
+        return headers if kept is None else kept
+
+    def _reissue_header(self, headers: list[tuple[str, str]], token: str, decision: ConsentDecision,
+                        rules: CookieRules, environ: Mapping[str, Any]) -> tuple[str, str] | None:
+        """The consent cookie again, from the shop's origin, unless unsafe or already being set."""
+        max_age = int(decision.expires_at.timestamp() - time.time()) if decision.expires_at else 0
+        if max_age <= 0:
+            return None
+        marker = rules.cookie_name + "="
+        for header, value in headers:
+            size = len(header)
+            if size == 10 and header.lower() == "set-cookie" and value.lstrip().startswith(marker):
+                return None  # the application manages the cookie itself on this response
+            # A response a shared cache may store must not carry one visitor's token to another.
+            if size == 13 and header.lower() == "cache-control" and (
+                    "public" in value.lower() or "s-maxage" in value.lower()):
+                return None
+        parts = [f"{marker}{token}", "Path=/", f"Max-Age={max_age}", "SameSite=Lax"]
+        if rules.cookie_domain:
+            parts.append(f"Domain={rules.cookie_domain}")
+        if environ.get("wsgi.url_scheme") == "https":
+            parts.append("Secure")
+        return ("Set-Cookie", "; ".join(parts))
+
+    def refused_in_request(self, environ: Mapping[str, Any], decision: ConsentDecision,
+                           rules: CookieRules) -> list[str]:
+        """Cookies the browser sent that are declared in a category the visitor has refused (set
+        before a withdrawal, or HttpOnly ones the banner cannot delete).
+
+        Only on a valid decision: without one the banner may have just applied a choice whose token
+        has not arrived yet (or is queued while the service is down), and its cookies must not be
+        expired under it.
+        """
+        if decision.status != "valid":
+            return []
+        refused = []
+        for part in environ.get("HTTP_COOKIE", "").split(";"):
+            name = part.split("=", 1)[0].strip()
+            category = rules.category_of(name) if name else None
+            if category is not None and category not in decision.granted and name not in self.necessary_cookies:
+                refused.append(name)
+        return refused
+
+    def _expiry_headers(self, names: list[str], headers: list[tuple[str, str]],
+                        rules: CookieRules) -> list[tuple[str, str]]:
+        setting = {value.split("=", 1)[0].strip() for header, value in headers if header.lower() == "set-cookie"}
+        expired = []
+        for name in dict.fromkeys(names):
+            if name in setting:
+                continue
+            expired.append(("Set-Cookie", f"{name}=; Max-Age=0; Path=/"))
+            if rules.cookie_domain:
+                expired.append(("Set-Cookie", f"{name}=; Max-Age=0; Path=/; Domain={rules.cookie_domain}"))
+        return expired
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        if self.service is not None and not self._started:
+            self._started = True
+            self.service.start()
+        rules = self.rules
+        decision, token = self.decide(environ, rules)
+        environ[DECISION_KEY] = decision
+        environ[GPC_KEY] = decision.gpc
+        refused = self.refused_in_request(environ, decision, rules) if self.expire_refused and rules else []
+
+        def guarded_start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            headers = self.filter_headers(headers, decision, rules)
+            if refused:
+                headers = [*headers, *self._expiry_headers(refused, headers, rules)]
+            if token and self.reissue and rules is not None:
+                extra = self._reissue_header(headers, token, decision, rules, environ)
+                if extra is not None:
+                    headers = [*headers, extra]
+                    self.stats.reissued += 1
+            if exc_info is None:
+                return start_response(status, headers)
+            return start_response(status, headers, exc_info)
+
+        return self.app(environ, guarded_start_response)
+
+    def close(self) -> None:
+        """Stop the refresh thread (tests, or an orderly shutdown)."""
+        if self.service is not None:
+            self.service.stop()

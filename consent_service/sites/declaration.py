@@ -1,0 +1,217 @@
+"""Site declarations: TOML files an operator keeps in version control, validated and turned into
+policy versions.
+
+A *policy version* is an immutable snapshot of everything a visitor is shown (categories, cookie
+declarations, texts). Its identity is the SHA-256 of its canonical JSON form, so syncing an unchanged
+file publishes nothing and any change a visitor could notice publishes a new version.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from ..canonical import canonical_hash
+from ..cookie_patterns import NECESSARY
+
+#: Google Consent Mode v2 signals.
+CONSENT_MODE_SIGNALS = (
+    "ad_storage",
+    "ad_user_data",
+    "ad_personalization",
+    "analytics_storage",
+    "functionality_storage",
+    "personalization_storage",
+    "security_storage",
+)
+IDENTIFIER = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
+LANGUAGE_TAG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+COOKIE_PATTERN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,128}$")
+TEXT_KEYS = (
+    "title", "description", "accept_all", "reject_all", "customize", "save", "close", "settings",
+    "preferences_title", "always_on", "gpc_notice", "download_record", "erase_data", "privacy_policy",
+)
+
+
+class SiteFileError(ValueError):
+    """A site declaration that cannot be used; the message names the file, the key and the problem."""
+
+
+def _text(max_length: int = 2000, **kwargs: Any) -> fields.String:
+    return fields.String(validate=validate.Length(min=1, max=max_length), **kwargs)
+
+
+class _SiteSchema(Schema):
+    id = fields.String(required=True, validate=validate.Regexp(IDENTIFIER, error="must be a lowercase slug"))
+    name = _text(200, required=True)
+    origins = fields.List(
+        fields.Url(require_tld=False, schemes={"http", "https"}), required=True,
+        validate=validate.Length(min=1, max=50),
+    )
+    cookie_domain = fields.String(load_default="", validate=validate.Length(max=253))
+    cookie_name = fields.String(load_default="consent", validate=validate.Regexp(COOKIE_PATTERN))
+    default_language = fields.String(required=True, validate=validate.Regexp(LANGUAGE_TAG))
+    languages = fields.List(
+        fields.String(validate=validate.Regexp(LANGUAGE_TAG)), required=True,
+        validate=validate.Length(min=1, max=30),
+    )
+    accept_lifetime_days = fields.Integer(load_default=365, validate=validate.Range(1, 3650))
+    refuse_lifetime_days = fields.Integer(load_default=182, validate=validate.Range(1, 3650))
+    retention_buffer_days = fields.Integer(load_default=1095, validate=validate.Range(0, 36500))
+    privacy_policy_url = fields.Url(require_tld=False, load_default=None)
+
+    @validates_schema
+    def _default_is_declared(self, data: dict, **_: Any) -> None:
+        if data.get("default_language") not in data.get("languages", []):
+            raise ValidationError("must be one of site.languages", "default_language")
+        for origin in data.get("origins", []):
+            if origin.rstrip("/").count("/") > 2:
+                raise ValidationError(f"{origin!r} is not a bare origin (scheme://host[:port])", "origins")
+
+
+class _CategorySchema(Schema):
+    required = fields.Boolean(load_default=False)
+    consent_mode = fields.List(fields.String(validate=validate.OneOf(CONSENT_MODE_SIGNALS)), load_default=list)
+
+
+class _CookieSchema(Schema):
+    name = fields.String(validate=validate.Regexp(COOKIE_PATTERN))
+    pattern = fields.String(validate=validate.Regexp(COOKIE_PATTERN))
+    category = fields.String(required=True)
+    provider = _text(200, required=True)
+    lifetime = _text(100, required=True)
+    purpose = fields.Dict(keys=fields.String(), values=_text(), required=True)
+
+    @validates_schema
+    def _name_or_pattern(self, data: dict, **_: Any) -> None:
+        if ("name" in data) == ("pattern" in data):
+            raise ValidationError("give exactly one of name or pattern", "name")
+
+
+class _CategoryTextSchema(Schema):
+    title = _text(200, required=True)
+    description = _text(required=True)
+
+
+class _TextsSchema(Schema):
+    categories = fields.Dict(keys=fields.String(), values=fields.Nested(_CategoryTextSchema), required=True)
+
+    class Meta:
+        include = {key: _text(required=True) for key in TEXT_KEYS}
+
+
+class _DeclarationSchema(Schema):
+    site = fields.Nested(_SiteSchema, required=True)
+    categories = fields.Dict(keys=fields.String(validate=validate.Regexp(IDENTIFIER)),
+                             values=fields.Nested(_CategorySchema), required=True)
+    cookies = fields.List(fields.Nested(_CookieSchema), load_default=list, validate=validate.Length(max=500))
+    texts = fields.Dict(keys=fields.String(), values=fields.Nested(_TextsSchema), required=True)
+
+    @validates_schema
+    def _consistent(self, data: dict, **_: Any) -> None:
+        categories = data.get("categories", {})
+        if categories.get(NECESSARY, {}).get("required") is not True:
+            raise ValidationError("a 'necessary' category with required = true must be declared", "categories")
+        for name, category in categories.items():
+            if category["required"] and name != NECESSARY:
+                raise ValidationError(f"only 'necessary' may be required, not {name!r}", "categories")
+        for index, cookie in enumerate(data.get("cookies", [])):
+            if cookie["category"] not in categories:
+                raise ValidationError(f"cookies[{index}].category {cookie['category']!r} is not declared",
+                                      "cookies")
+        languages = data.get("site", {}).get("languages", [])
+        for language in languages:
+            texts = data.get("texts", {}).get(language)
+            if texts is None:
+                raise ValidationError(f"missing texts for language {language!r}", "texts")
+            missing = [c for c in categories if c not in texts["categories"]]
+            if missing:
+                raise ValidationError(f"texts.{language}.categories lacks {missing}", "texts")
+            for index, cookie in enumerate(data.get("cookies", [])):
+                if language not in cookie["purpose"]:
+                    raise ValidationError(f"cookies[{index}].purpose lacks language {language!r}", "cookies")
+
+
+def _flatten(messages: Any, prefix: str = "") -> list[str]:
+    """Turn marshmallow's nested error dict into 'dotted.key: problem' lines."""
+    if isinstance(messages, dict):
+        lines = []
+        for key, value in messages.items():
+            if key == "_schema":
+                lines += _flatten(value, prefix)
+                continue
+            if isinstance(key, int):
+                path = f"{prefix}[{key}]"
+            else:
+                path = f"{prefix}.{key}" if prefix else str(key)
+            lines += _flatten(value, path)
+        return lines
+    if isinstance(messages, list):
+        lines = []
+        for item in messages:
+            lines += _flatten(item, prefix)
+        return lines
+    return [f"{prefix or '(top level)'}: {messages}"]
+
+
+@dataclass(frozen=True)
+class SiteDeclaration:
+    """A validated site file: operational `settings` (origins, lifetimes, cookie name and domain),
+    and the `notice`: everything a visitor is shown (categories, cookie declarations, texts)."""
+
+    site_id: str
+    settings: dict[str, Any]
+    notice: dict[str, Any]
+
+    @property
+    def policy_hash(self) -> str:
+        """The SHA-256 of the notice's canonical form: what names a policy version."""
+        return canonical_hash(self.notice)
+
+
+def parse_declaration(raw: dict[str, Any], source: str = "<declaration>") -> SiteDeclaration:
+    """Validate a decoded declaration; raise SiteFileError naming the source, key and problem."""
+    try:
+        data = _DeclarationSchema().load(raw)
+    except ValidationError as error:
+        problems = "; ".join(_flatten(error.messages))
+        raise SiteFileError(f"{source}: {problems}") from None
+    site = data["site"]
+    notice = {
+        "languages": site["languages"],
+        "default_language": site["default_language"],
+        "categories": [
+            {"id": name, "required": category["required"], "consent_mode": category["consent_mode"]}
+            for name, category in data["categories"].items()
+        ],
+        "cookies": data["cookies"],
+        "texts": {language: data["texts"][language] for language in site["languages"]},
+        "privacy_policy_url": site["privacy_policy_url"],
+    }
+    settings = {key: site[key] for key in (
+        "name", "origins", "cookie_domain", "cookie_name", "accept_lifetime_days",
+        "refuse_lifetime_days", "retention_buffer_days",
+    )}
+    settings["origins"] = [origin.rstrip("/") for origin in settings["origins"]]
+    return SiteDeclaration(site_id=site["id"], settings=settings, notice=notice)
+
+
+def load_site_file(path: str | Path) -> SiteDeclaration:
+    """Read and validate one TOML site file."""
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise SiteFileError(f"{path}: cannot read: {error.strerror}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise SiteFileError(f"{path}: not valid TOML: {error}") from None
+    return parse_declaration(raw, str(path))
+
+
+def category_ids(notice: dict[str, Any]) -> list[str]:
+    return [category["id"] for category in notice["categories"]]

@@ -1,0 +1,99 @@
+"""The current state of a site as the request path needs it: its settings and its current policy
+version, loaded once and kept in-process for a few seconds (a sync elsewhere is seen once that time
+has passed)."""
+
+from __future__ import annotations
+
+import functools
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from ..models import PolicyVersion, Site
+from .declaration import category_ids
+
+
+@dataclass(frozen=True)
+class SiteState:
+    """What a request needs to know about a site, loaded once and shared."""
+
+    id: str
+    settings: dict[str, Any]
+    version: int
+    policy_hash: str
+    notice: dict[str, Any]
+
+    # Derived once per loaded state: the request path asks for them on every write.
+    @functools.cached_property
+    def categories(self) -> list[str]:
+        return category_ids(self.notice)
+
+    @functools.cached_property
+    def origins(self) -> frozenset[str]:
+        return frozenset(self.settings["origins"])
+
+    @property
+    def languages(self) -> list[str]:
+        return self.notice["languages"]
+
+    def banner_config(self, service_url: str) -> dict[str, Any]:
+        """The configuration the banner needs, as served at /config and inlined in banner.js."""
+        return {
+            "site": self.id,
+            "service": service_url.rstrip("/"),
+            "policy_version": self.version,
+            "policy_hash": self.policy_hash,
+            "cookie": {"name": self.settings["cookie_name"], "domain": self.settings["cookie_domain"]},
+            "lifetimes": {"accept_days": self.settings["accept_lifetime_days"],
+                          "refuse_days": self.settings["refuse_lifetime_days"]},
+            "languages": self.notice["languages"],
+            "default_language": self.notice["default_language"],
+            "categories": self.notice["categories"],
+            "cookies": self.notice["cookies"],
+            "texts": self.notice["texts"],
+            "privacy_policy_url": self.notice["privacy_policy_url"],
+        }
+
+
+def load_site_state(session: Session, site_id: str) -> SiteState | None:
+    row = session.execute(
+        sa.select(Site, PolicyVersion)
+        .join(PolicyVersion, sa.and_(PolicyVersion.site_id == Site.id,
+                                     PolicyVersion.version == Site.current_version))
+        .where(Site.id == site_id)
+    ).first()
+    if row is None:
+        return None
+    site, policy = row
+    return SiteState(id=site.id, settings=site.settings, version=policy.version,
+                     policy_hash=policy.policy_hash, notice=policy.notice)
+
+
+class SiteStateCache:
+    """A small time-bounded in-process cache of SiteState by site id (misses are cached too)."""
+
+    def __init__(self, ttl_seconds: float = 5.0) -> None:
+        self._entries: dict[str, tuple[float, SiteState | None]] = {}
+        self._lock = threading.Lock()
+        self.ttl_seconds = ttl_seconds
+
+    def get(self, session: Session, site_id: str) -> SiteState | None:
+        entry = self._entries.get(site_id)
+        now = time.monotonic()
+        if entry is not None and entry[0] > now:
+            return entry[1]
+        state = load_site_state(session, site_id)
+        with self._lock:
+            if len(self._entries) > 10_000:
+                self._entries.clear()
+            self._entries[site_id] = (now + self.ttl_seconds, state)
+        return state
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+

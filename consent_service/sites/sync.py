@@ -1,0 +1,61 @@
+"""Publishing site declarations: each sync writes the sites' settings and, when what visitors are
+shown has changed, a new immutable policy version."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from ..models import PolicyVersion, Site
+from ..times import utcnow
+from .declaration import SiteDeclaration
+from .state import SiteStateCache
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    site_id: str
+    version: int
+    published: bool
+    settings_changed: bool
+
+
+def sync_declarations(session: Session, declarations: Iterable[SiteDeclaration],
+                      site_states: SiteStateCache | None = None) -> list[SyncResult]:
+    """Apply declarations in one transaction: all of them, or none if anything fails.
+
+    A declaration whose visitor-facing content differs from the current version publishes the next
+    version; settings (origins, lifetimes, cookie domain) are updated in place without one.
+    """
+    results = []
+    try:
+        for declaration in declarations:
+            site = session.get(Site, declaration.site_id)
+            policy_hash = declaration.policy_hash
+            if site is None:
+                site = Site(id=declaration.site_id, name=declaration.settings["name"],
+                            settings=declaration.settings, current_version=0)
+                session.add(site)
+                session.flush()
+            current = session.get(PolicyVersion, (site.id, site.current_version))
+            published = current is None or current.policy_hash != policy_hash
+            if published:
+                site.current_version += 1
+                session.add(PolicyVersion(site_id=site.id, version=site.current_version,
+                                          notice=declaration.notice, policy_hash=policy_hash))
+            settings_changed = site.settings != declaration.settings
+            if settings_changed:
+                site.settings = declaration.settings
+                site.name = declaration.settings["name"]
+            if published or settings_changed:
+                site.updated_at = utcnow()
+            results.append(SyncResult(site.id, site.current_version, published, settings_changed))
+        session.commit()
+    except Exception:
+        session.rollback()
+        raise
+    if site_states is not None:
+        site_states.clear()
+    return results
