@@ -34,6 +34,7 @@ MODULES = (
     "language.js",
     "ui.js",
     "state.js",
+    "api.js",
     "start.js",
 )
 #: Bumped by hand on behaviour changes; the build adds a digest of the sources.

@@ -1,4 +1,4 @@
-/* Applying a choice, the window.consent API, and keeping tabs in step. */
+/* The state machine: applying a choice, the newest known choice, and keeping tabs in step. */
 function snapshot() {
   var choices = {};
   ids.forEach(c => { choices[c] = has(c); });
@@ -36,15 +36,3 @@ async function sync() {
   var granted = await known();
   if (granted) apply(granted);
 }
-
-w.consent = {
-  get: snapshot,
-  has,
-  show: openPreferences,
-  withdraw: category => record(state ? state.filter(c => category && c != category) : [], 'withdraw', lang),
-  on(type, fn) {
-    if (type == 'change') listeners.push(fn);
-    return () => { listeners = listeners.filter(f => f != fn); };
-  },
-  version: V,
-};

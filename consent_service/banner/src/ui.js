@@ -1,6 +1,6 @@
 /* The two views: a non-modal first layer at the bottom of the viewport and a modal preferences
    view. Both are position:fixed, so showing them shifts nothing on the page. */
-var lang = pickLanguage(), T = C.texts[lang], bar = null, modal = null, opener = null;
+var T = C.texts[lang], bar = null, modal = null, opener = null;
 
 function button(text, onclick, cls) {
   return h('button', { type: 'button', className: cls || 'cc-btn', '@click': onclick }, [text]);
