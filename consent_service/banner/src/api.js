@@ -3,10 +3,10 @@ w.consent = {
   get: snapshot,
   has,
   show: openPreferences,
-  withdraw: category => record(state ? state.filter(c => category && c != category) : [], 'withdraw', lang),
+  withdraw: category => record(S.granted ? S.granted.filter(c => category && c != category) : [], 'withdraw', lang),
   on(type, fn) {
-    if (type == 'change') listeners.push(fn);
-    return () => { listeners = listeners.filter(f => f != fn); };
+    if (type == 'change') S.listeners.push(fn);
+    return () => { S.listeners = S.listeners.filter(f => f != fn); };
   },
   version: V,
 };

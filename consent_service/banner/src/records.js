@@ -1,7 +1,7 @@
 /* Recording choices with the service. Every choice is queued in localStorage first and removed once
    the service has answered, so a choice made while the service is down, or while the page unloads,
    is sent on a later page view. The client_record_id makes resending safe. */
-var API = C.service + '/v1/sites/' + encodeURIComponent(C.site), sending = 0;
+var API = C.service + '/v1/sites/' + encodeURIComponent(C.site);
 
 function randomId() {
   return [...crypto.getRandomValues(new Uint8Array(16))].map(b => (b + 256).toString(16).slice(1)).join('');
@@ -49,13 +49,13 @@ function keepToken(answer) {
 
 async function flush() {
   var item;
-  if (sending) return;
-  sending = 1;
+  if (S.sending) return;
+  S.sending = 1;
   try {
     while ((item = queue()[0]) && await send(item.b))
       queue(queue().filter(x => x.b.client_record_id != item.b.client_record_id));
   } finally {
-    sending = 0;
+    S.sending = 0;
   }
 }
 
@@ -64,7 +64,7 @@ function record(granted, method, language) {
   var t = token(), choices = {}, body;
   granted = normalize(granted);
   ids.forEach(c => { choices[c] = granted.includes(c); });
-  if (method == 'custom' && t && state && state.some(c => !granted.includes(c))) method = 'withdraw';
+  if (method == 'custom' && t && S.granted && S.granted.some(c => !granted.includes(c))) method = 'withdraw';
   if (method == 'withdraw' && !t) method = 'custom';
   body = {
     policy_version: C.policy_version, choices, method, language,

@@ -2,21 +2,21 @@
 function snapshot() {
   var choices = {};
   ids.forEach(c => { choices[c] = has(c); });
-  return { decided: !!state, choices, policy_version: C.policy_version, language: lang };
+  return { decided: !!S.granted, choices, policy_version: C.policy_version, language: lang };
 }
 
 function apply(granted) {
-  var before = String(state);
+  var before = String(S.granted);
   closeAll();
   granted = normalize(granted);
   if (before == granted) return;
-  state = granted;
-  consentMode('update', state);
+  S.granted = granted;
+  consentMode('update', granted);
   purge(ids.filter(c => !has(c)));
   unloadFrames();
   release();
   var detail = snapshot();
-  listeners.forEach(fn => { try { fn(detail); } catch (e) { console.error(e); } });
+  S.listeners.forEach(fn => { try { fn(detail); } catch (e) { console.error(e); } });
   d.dispatchEvent(new CustomEvent('consent:change', { detail }));
 }
 

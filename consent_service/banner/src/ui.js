@@ -1,6 +1,6 @@
 /* The two views: a non-modal first layer at the bottom of the viewport and a modal preferences
    view. Both are position:fixed, so showing them shifts nothing on the page. */
-var T = C.texts[lang], bar = null, modal = null, opener = null;
+var T = C.texts[lang];
 
 function button(text, onclick, cls) {
   return h('button', { type: 'button', className: cls || 'cc-btn', '@click': onclick }, [text]);
@@ -24,15 +24,15 @@ function gpcNotice() {
 }
 
 function showBanner() {
-  if (bar) return;
-  bar = h('div', { className: 'cc cc-b', role: 'dialog', lang, 'aria-labelledby': 'cc-t', 'aria-describedby': 'cc-d' }, [
+  if (S.bar) return;
+  S.bar = h('div', { className: 'cc cc-b', role: 'dialog', lang, 'aria-labelledby': 'cc-t', 'aria-describedby': 'cc-d' }, [
     h('h2', { id: 'cc-t' }, [T.title]),
     h('p', { id: 'cc-d' }, [T.description]),
     gpcNotice(),
     policyLink(),
     choiceButtons(button(T.customize, () => openPreferences())),
   ]);
-  d.body.prepend(bar);
+  d.body.prepend(S.bar);
   performance.mark && performance.mark('consent:shown');
 }
 
@@ -74,8 +74,8 @@ function visitorLinks() {
 }
 
 function openPreferences() {
-  if (modal) return;
-  opener = d.activeElement;
+  if (S.modal) return;
+  S.opener = d.activeElement;
   var view = h('div', { className: 'cc cc-pv', role: 'dialog', lang, 'aria-modal': 'true', 'aria-labelledby': 'cc-pt' }, [
     h('h2', { id: 'cc-pt' }, [T.preferences_title]),
     button('\u00d7', closePreferences, 'cc-x'),
@@ -86,8 +86,8 @@ function openPreferences() {
     h('div', { className: 'cc-l' }, [policyLink(), ...(visitorLinks() || [])]),
   ]);
   view.querySelector('.cc-x').setAttribute('aria-label', T.close);
-  modal = h('div', { className: 'cc-m', '@keydown': trapKeys }, [view]);
-  d.body.append(modal);
+  S.modal = h('div', { className: 'cc-m', '@keydown': trapKeys }, [view]);
+  d.body.append(S.modal);
   view.querySelector('input:not([disabled]),button').focus();
 }
 
@@ -98,7 +98,7 @@ function trapKeys(e) {
     return closePreferences();
   }
   if (e.key != 'Tab') return;
-  var all = [...modal.querySelectorAll('button,input:not([disabled]),a[href],summary')],
+  var all = [...S.modal.querySelectorAll('button,input:not([disabled]),a[href],summary')],
     first = all[0], last = all[all.length - 1];
   if (e.shiftKey ? d.activeElement == first : d.activeElement == last) {
     e.preventDefault();
@@ -107,14 +107,14 @@ function trapKeys(e) {
 }
 
 function closePreferences() {
-  if (!modal) return;
-  modal.remove();
-  modal = null;
-  opener && opener.isConnected && opener.focus();
+  if (!S.modal) return;
+  S.modal.remove();
+  S.modal = null;
+  S.opener && S.opener.isConnected && S.opener.focus();
 }
 
 function closeAll() {
-  bar && bar.remove();
-  bar = null;
+  S.bar && S.bar.remove();
+  S.bar = null;
   closePreferences();
 }
