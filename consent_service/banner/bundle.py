@@ -30,10 +30,10 @@ MODULES = (
     "cookies.js",
     "consent-mode.js",
     "held-back.js",
-    "records.js",
     "language.js",
-    "ui.js",
+    "records.js",
     "state.js",
+    "ui.js",
     "api.js",
     "start.js",
 )

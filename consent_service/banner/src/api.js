@@ -3,7 +3,7 @@ w.consent = {
   get: snapshot,
   has,
   show: openPreferences,
-  withdraw: category => record(S.granted ? S.granted.filter(c => category && c != category) : [], 'withdraw', lang),
+  withdraw: category => choose(S.granted ? S.granted.filter(c => category && c != category) : [], 'withdraw'),
   on(type, fn) {
     if (type == 'change') S.listeners.push(fn);
     return () => { S.listeners = S.listeners.filter(f => f != fn); };

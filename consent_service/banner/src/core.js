@@ -13,6 +13,8 @@ var d = document, w = window, nav = navigator,
   /* The banner's run-time state: everything that changes after start is a field of S.
      granted    granted category ids once a choice is known, else null (written only by apply())
      listeners  consent.on('change') callbacks (api.js adds and removes them, apply() calls them)
+     onApply    called by apply() before every applied choice, changed or not; ui.js sets it to
+                close the open views, so the state machine needs nothing from the views
      sending    1 while records.js is sending the queue
      bar, modal the open first layer and preferences view, else null (ui.js)
      opener     what had the focus before the preferences opened (ui.js) */

@@ -59,19 +59,17 @@ async function flush() {
   }
 }
 
-/* Queue and send a choice; apply it locally at once whatever the network does. */
-function record(granted, method, language) {
+/* Queue the record of a choice (normalized category ids), to be sent by flush(). Called before the
+   choice is applied: refusing a category granted so far is a withdrawal when there is a token. */
+function record(granted, method) {
   var t = token(), choices = {}, body;
-  granted = normalize(granted);
   ids.forEach(c => { choices[c] = granted.includes(c); });
   if (method == 'custom' && t && S.granted && S.granted.some(c => !granted.includes(c))) method = 'withdraw';
   if (method == 'withdraw' && !t) method = 'custom';
   body = {
-    policy_version: C.policy_version, choices, method, language,
+    policy_version: C.policy_version, choices, method, language: lang,
     page_url: location.href, banner_version: V, client_record_id: randomId(),
   };
   if (t) body.token = t;
   queue(queue().concat({ b: body, at: Date.now() }));
-  apply(granted);
-  return flush();
 }

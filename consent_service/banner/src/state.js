@@ -1,4 +1,5 @@
-/* The state machine: applying a choice, the newest known choice, and keeping tabs in step. */
+/* The state machine: applying a choice (S.granted and all that follows from it), a visitor's choice
+   recorded and applied, the newest known choice, and keeping tabs in step. */
 function snapshot() {
   var choices = {};
   ids.forEach(c => { choices[c] = has(c); });
@@ -7,7 +8,7 @@ function snapshot() {
 
 function apply(granted) {
   var before = String(S.granted);
-  closeAll();
+  S.onApply();
   granted = normalize(granted);
   if (before == granted) return;
   S.granted = granted;
@@ -18,6 +19,14 @@ function apply(granted) {
   var detail = snapshot();
   S.listeners.forEach(fn => { try { fn(detail); } catch (e) { console.error(e); } });
   d.dispatchEvent(new CustomEvent('consent:change', { detail }));
+}
+
+/* A visitor's choice: queued for the service, applied at once whatever the network does, then sent. */
+function choose(granted, method) {
+  granted = normalize(granted);
+  record(granted, method);
+  apply(granted);
+  return flush();
 }
 
 /* The newest known choice for the current policy: an unsent one queued here, else the token's. */

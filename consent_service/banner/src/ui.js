@@ -1,13 +1,14 @@
 /* The two views: a non-modal first layer at the bottom of the viewport and a modal preferences
-   view. Both are position:fixed, so showing them shifts nothing on the page. */
+   view. Both are position:fixed, so showing them shifts nothing on the page. Any applied choice
+   closes them (S.onApply). */
 var T = C.texts[lang];
 
 function button(text, onclick, cls) {
   return h('button', { type: 'button', className: cls || 'cc-btn', '@click': onclick }, [text]);
 }
 
-function accept() { record(ids.filter(c => !gpcRefuses.includes(c)), gpcRefuses.length ? 'custom' : 'accept_all', lang); }
-function reject() { record([], 'reject_all', lang); }
+function accept() { choose(ids.filter(c => !gpcRefuses.includes(c)), gpcRefuses.length ? 'custom' : 'accept_all'); }
+function reject() { choose([], 'reject_all'); }
 
 /* Accept, reject and customize: same element, same class, same size; none is preselected. */
 function choiceButtons(third) {
@@ -81,8 +82,8 @@ function openPreferences() {
     button('\u00d7', closePreferences, 'cc-x'),
     gpcNotice(),
     ...C.categories.map(categoryRow),
-    choiceButtons(button(T.save, () => record(
-      [...view.querySelectorAll('input:checked')].map(i => i.name), 'custom', lang))),
+    choiceButtons(button(T.save, () => choose(
+      [...view.querySelectorAll('input:checked')].map(i => i.name), 'custom'))),
     h('div', { className: 'cc-l' }, [policyLink(), ...(visitorLinks() || [])]),
   ]);
   view.querySelector('.cc-x').setAttribute('aria-label', T.close);
@@ -118,3 +119,5 @@ function closeAll() {
   S.bar = null;
   closePreferences();
 }
+
+S.onApply = closeAll;
