@@ -1,5 +1,13 @@
-"""The embeddable banner script: the sources in ``src/`` joined into one IIFE, minified, with a
+"""The embeddable banner script: the modules in ``src/`` joined into one IIFE, minified, with a
 site's configuration inlined, and compressed once per configuration.
+
+The modules are plain script files named by concern and joined in the order of ``MODULES``, the one
+place that order is written; a file in ``src/`` that is not listed, or a listed one that is missing,
+stops the build. Joined, they share one function scope, ``(function(C,CSS,V){'use strict'; ...})``
+with the configuration, the stylesheet and the version as arguments, so the rule is by convention: a
+module uses only top-level names of its own or of modules listed before it, and what changes at run
+time is a field of the state object ``S`` declared in ``core.js``. tests/test_banner_bundle.py
+checks the rule; docs/banner.md describes the modules.
 
 The build runs in Python at render time (rjsmin, rcssmin), so a clean checkout needs no Node step and
 no generated file can go stale. The minified code is built once per process; each distinct
