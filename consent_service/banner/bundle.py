@@ -1,5 +1,13 @@
-"""The embeddable banner script: the sources in ``src/`` joined into one IIFE, minified, with a
+"""The embeddable banner script: the modules in ``src/`` joined into one IIFE, minified, with a
 site's configuration inlined, and compressed once per configuration.
+
+The modules are plain script files named by concern and joined in the order of ``MODULES``, the one
+place that order is written; a file in ``src/`` that is not listed, or a listed one that is missing,
+stops the build. Joined, they share one function scope, ``(function(C,CSS,V){'use strict'; ...})``
+with the configuration, the stylesheet and the version as arguments, so the rule is by convention: a
+module uses only top-level names of its own or of modules listed before it, and what changes at run
+time is a field of the state object ``S`` declared in ``core.js``. tests/test_banner_bundle.py
+checks the rule; docs/banner.md describes the modules.
 
 The build runs in Python at render time (rjsmin, rcssmin), so a clean checkout needs no Node step and
 no generated file can go stale. The minified code is built once per process; each distinct
@@ -20,8 +28,23 @@ import brotli
 import rcssmin
 import rjsmin
 
-#: Where the banner's sources live: ``src/*.js`` (joined in file-name order) and ``banner.css``.
+#: Where the banner's sources live: ``src/*.js`` (joined in the order of ``MODULES``) and ``banner.css``.
 SOURCE_DIR = Path(__file__).resolve().parent
+#: The banner's modules in ``src/``, in the order they are joined: the one place that order is written.
+#: A module may use only top-level names declared in itself or in a module listed before it
+#: (tests/test_banner_bundle.py checks this).
+MODULES = (
+    "core.js",
+    "cookies.js",
+    "consent-mode.js",
+    "held-back.js",
+    "language.js",
+    "records.js",
+    "state.js",
+    "ui.js",
+    "api.js",
+    "start.js",
+)
 #: Bumped by hand on behaviour changes; the build adds a digest of the sources.
 BANNER_RELEASE = "1"
 _CONFIG_SLOT = "__CONSENT_CONFIG__"
@@ -44,12 +67,22 @@ def _json_for_script(value: Any, **kwargs: Any) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
+def module_paths(src_dir: Path, modules: tuple[str, ...] = MODULES) -> list[Path]:
+    """The sources to join, in order. Every ``*.js`` file in ``src_dir`` must be listed exactly once
+    and every listed file must exist; anything else is a build error, not a silently different banner."""
+    present = {path.name for path in src_dir.glob("*.js")}
+    problems = [f"{name} is listed twice" for name in sorted(set(modules)) if modules.count(name) > 1]
+    problems += [f"{name} is listed but missing" for name in modules if name not in present]
+    problems += [f"{name} is not listed in MODULES" for name in sorted(present - set(modules))]
+    if problems:
+        raise RuntimeError(f"banner sources in {src_dir.name}/: " + "; ".join(problems))
+    return [src_dir / name for name in modules]
+
+
 @lru_cache(maxsize=1)
 def build_template() -> tuple[str, str]:
     """Minified script with a slot for the configuration, and the banner version it carries."""
-    parts = sorted((SOURCE_DIR / "src").glob("*.js"))
-    if not parts:
-        raise FileNotFoundError(f"no banner sources under {SOURCE_DIR / 'src'}")
+    parts = module_paths(SOURCE_DIR / "src")
     source = "\n".join(part.read_text(encoding="utf-8") for part in parts)
     css = (SOURCE_DIR / "banner.css").read_text(encoding="utf-8")
     digest = hashlib.sha256((source + "\0" + css).encode()).hexdigest()

@@ -1,7 +1,7 @@
 /* Recording choices with the service. Every choice is queued in localStorage first and removed once
    the service has answered, so a choice made while the service is down, or while the page unloads,
    is sent on a later page view. The client_record_id makes resending safe. */
-var API = C.service + '/v1/sites/' + encodeURIComponent(C.site), sending = 0;
+var API = C.service + '/v1/sites/' + encodeURIComponent(C.site);
 
 function randomId() {
   return [...crypto.getRandomValues(new Uint8Array(16))].map(b => (b + 256).toString(16).slice(1)).join('');
@@ -49,29 +49,27 @@ function keepToken(answer) {
 
 async function flush() {
   var item;
-  if (sending) return;
-  sending = 1;
+  if (S.sending) return;
+  S.sending = 1;
   try {
     while ((item = queue()[0]) && await send(item.b))
       queue(queue().filter(x => x.b.client_record_id != item.b.client_record_id));
   } finally {
-    sending = 0;
+    S.sending = 0;
   }
 }
 
-/* Queue and send a choice; apply it locally at once whatever the network does. */
-function record(granted, method, language) {
+/* Queue the record of a choice (normalized category ids), to be sent by flush(). Called before the
+   choice is applied: refusing a category granted so far is a withdrawal when there is a token. */
+function record(granted, method) {
   var t = token(), choices = {}, body;
-  granted = normalize(granted);
   ids.forEach(c => { choices[c] = granted.includes(c); });
-  if (method == 'custom' && t && state && state.some(c => !granted.includes(c))) method = 'withdraw';
+  if (method == 'custom' && t && S.granted && S.granted.some(c => !granted.includes(c))) method = 'withdraw';
   if (method == 'withdraw' && !t) method = 'custom';
   body = {
-    policy_version: C.policy_version, choices, method, language,
+    policy_version: C.policy_version, choices, method, language: lang,
     page_url: location.href, banner_version: V, client_record_id: randomId(),
   };
   if (t) body.token = t;
   queue(queue().concat({ b: body, at: Date.now() }));
-  apply(granted);
-  return flush();
 }

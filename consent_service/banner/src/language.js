@@ -11,3 +11,6 @@ function pickLanguage() {
   }
   return C.default_language;
 }
+
+/* The language of this page view's banner, its API snapshot and its records. */
+var lang = pickLanguage();

@@ -1,4 +1,5 @@
-/* Shared names and small helpers. C is the site configuration the service inlined. */
+/* Shared names and small helpers. C is the site configuration the service inlined, CSS the
+   banner's styles and V its version. */
 performance.mark && performance.mark('consent:start');
 var d = document, w = window, nav = navigator,
   ids = C.categories.map(c => c.id),
@@ -9,8 +10,15 @@ var d = document, w = window, nav = navigator,
   me = d.currentScript,
   nonce = (me && me.nonce) || (d.querySelector('script[nonce]') || {}).nonce || '',
   prefix = 'consent:' + C.site + ':',
-  state = null,        // granted category ids once a choice is known, else null
-  listeners = [];
+  /* The banner's run-time state: everything that changes after start is a field of S.
+     granted    granted category ids once a choice is known, else null (written only by apply())
+     listeners  consent.on('change') callbacks (api.js adds and removes them, apply() calls them)
+     onApply    called by apply() before every applied choice, changed or not; ui.js sets it to
+                close the open views, so the state machine needs nothing from the views
+     sending    1 while records.js is sending the queue
+     bar, modal the open first layer and preferences view, else null (ui.js)
+     opener     what had the focus before the preferences opened (ui.js) */
+  S = { granted: null, listeners: [] };
 
 /* Element builder: props set as properties (or attributes when unknown/aria), '@x' binds listeners.
    Children are nodes or strings; strings become text nodes, so declared text is never parsed as HTML. */
@@ -40,5 +48,5 @@ function normalize(granted) {
 }
 
 function has(category) {
-  return required.includes(category) || !!state && state.includes(category);
+  return required.includes(category) || !!S.granted && S.granted.includes(category);
 }

@@ -12,7 +12,7 @@ function addStyles() {
 async function start() {
   var granted = await known();
   granted ? apply(granted) : showBanner();
-  d.readyState == 'loading' && d.addEventListener('DOMContentLoaded', () => state && release());
+  d.readyState == 'loading' && d.addEventListener('DOMContentLoaded', () => S.granted && release());
   flush();
 }
 

@@ -1,23 +1,32 @@
-/* Applying a choice, the window.consent API, and keeping tabs in step. */
+/* The state machine: applying a choice (S.granted and all that follows from it), a visitor's choice
+   recorded and applied, the newest known choice, and keeping tabs in step. */
 function snapshot() {
   var choices = {};
   ids.forEach(c => { choices[c] = has(c); });
-  return { decided: !!state, choices, policy_version: C.policy_version, language: lang };
+  return { decided: !!S.granted, choices, policy_version: C.policy_version, language: lang };
 }
 
 function apply(granted) {
-  var before = String(state);
-  closeAll();
+  var before = String(S.granted);
+  S.onApply();
   granted = normalize(granted);
   if (before == granted) return;
-  state = granted;
-  consentMode('update', state);
+  S.granted = granted;
+  consentMode('update', granted);
   purge(ids.filter(c => !has(c)));
   unloadFrames();
   release();
   var detail = snapshot();
-  listeners.forEach(fn => { try { fn(detail); } catch (e) { console.error(e); } });
+  S.listeners.forEach(fn => { try { fn(detail); } catch (e) { console.error(e); } });
   d.dispatchEvent(new CustomEvent('consent:change', { detail }));
+}
+
+/* A visitor's choice: queued for the service, applied at once whatever the network does, then sent. */
+function choose(granted, method) {
+  granted = normalize(granted);
+  record(granted, method);
+  apply(granted);
+  return flush();
 }
 
 /* The newest known choice for the current policy: an unsent one queued here, else the token's. */
@@ -36,15 +45,3 @@ async function sync() {
   var granted = await known();
   if (granted) apply(granted);
 }
-
-w.consent = {
-  get: snapshot,
-  has,
-  show: openPreferences,
-  withdraw: category => record(state ? state.filter(c => category && c != category) : [], 'withdraw', lang),
-  on(type, fn) {
-    if (type == 'change') listeners.push(fn);
-    return () => { listeners = listeners.filter(f => f != fn); };
-  },
-  version: V,
-};

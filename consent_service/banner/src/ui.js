@@ -1,13 +1,14 @@
 /* The two views: a non-modal first layer at the bottom of the viewport and a modal preferences
-   view. Both are position:fixed, so showing them shifts nothing on the page. */
-var lang = pickLanguage(), T = C.texts[lang], bar = null, modal = null, opener = null;
+   view. Both are position:fixed, so showing them shifts nothing on the page. Any applied choice
+   closes them (S.onApply). */
+var T = C.texts[lang];
 
 function button(text, onclick, cls) {
   return h('button', { type: 'button', className: cls || 'cc-btn', '@click': onclick }, [text]);
 }
 
-function accept() { record(ids.filter(c => !gpcRefuses.includes(c)), gpcRefuses.length ? 'custom' : 'accept_all', lang); }
-function reject() { record([], 'reject_all', lang); }
+function accept() { choose(ids.filter(c => !gpcRefuses.includes(c)), gpcRefuses.length ? 'custom' : 'accept_all'); }
+function reject() { choose([], 'reject_all'); }
 
 /* Accept, reject and customize: same element, same class, same size; none is preselected. */
 function choiceButtons(third) {
@@ -24,15 +25,15 @@ function gpcNotice() {
 }
 
 function showBanner() {
-  if (bar) return;
-  bar = h('div', { className: 'cc cc-b', role: 'dialog', lang, 'aria-labelledby': 'cc-t', 'aria-describedby': 'cc-d' }, [
+  if (S.bar) return;
+  S.bar = h('div', { className: 'cc cc-b', role: 'dialog', lang, 'aria-labelledby': 'cc-t', 'aria-describedby': 'cc-d' }, [
     h('h2', { id: 'cc-t' }, [T.title]),
     h('p', { id: 'cc-d' }, [T.description]),
     gpcNotice(),
     policyLink(),
     choiceButtons(button(T.customize, () => openPreferences())),
   ]);
-  d.body.prepend(bar);
+  d.body.prepend(S.bar);
   performance.mark && performance.mark('consent:shown');
 }
 
@@ -74,20 +75,20 @@ function visitorLinks() {
 }
 
 function openPreferences() {
-  if (modal) return;
-  opener = d.activeElement;
+  if (S.modal) return;
+  S.opener = d.activeElement;
   var view = h('div', { className: 'cc cc-pv', role: 'dialog', lang, 'aria-modal': 'true', 'aria-labelledby': 'cc-pt' }, [
     h('h2', { id: 'cc-pt' }, [T.preferences_title]),
     button('\u00d7', closePreferences, 'cc-x'),
     gpcNotice(),
     ...C.categories.map(categoryRow),
-    choiceButtons(button(T.save, () => record(
-      [...view.querySelectorAll('input:checked')].map(i => i.name), 'custom', lang))),
+    choiceButtons(button(T.save, () => choose(
+      [...view.querySelectorAll('input:checked')].map(i => i.name), 'custom'))),
     h('div', { className: 'cc-l' }, [policyLink(), ...(visitorLinks() || [])]),
   ]);
   view.querySelector('.cc-x').setAttribute('aria-label', T.close);
-  modal = h('div', { className: 'cc-m', '@keydown': trapKeys }, [view]);
-  d.body.append(modal);
+  S.modal = h('div', { className: 'cc-m', '@keydown': trapKeys }, [view]);
+  d.body.append(S.modal);
   view.querySelector('input:not([disabled]),button').focus();
 }
 
@@ -98,7 +99,7 @@ function trapKeys(e) {
     return closePreferences();
   }
   if (e.key != 'Tab') return;
-  var all = [...modal.querySelectorAll('button,input:not([disabled]),a[href],summary')],
+  var all = [...S.modal.querySelectorAll('button,input:not([disabled]),a[href],summary')],
     first = all[0], last = all[all.length - 1];
   if (e.shiftKey ? d.activeElement == first : d.activeElement == last) {
     e.preventDefault();
@@ -107,14 +108,16 @@ function trapKeys(e) {
 }
 
 function closePreferences() {
-  if (!modal) return;
-  modal.remove();
-  modal = null;
-  opener && opener.isConnected && opener.focus();
+  if (!S.modal) return;
+  S.modal.remove();
+  S.modal = null;
+  S.opener && S.opener.isConnected && S.opener.focus();
 }
 
 function closeAll() {
-  bar && bar.remove();
-  bar = null;
+  S.bar && S.bar.remove();
+  S.bar = null;
   closePreferences();
 }
+
+S.onApply = closeAll;
