@@ -5,11 +5,8 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
-import threading
 import time
 import tomllib
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +15,11 @@ from flask import Flask
 from werkzeug.test import Client
 
 from consent_service.decision import ConsentDecision
+from consent_service.devserver import ServerThread
 from consent_service.shop import DECISION_KEY, GPC_KEY, ConsentGuard, CookieRules, is_deletion
 from consent_service.shop.flask import consent_granted
 from consent_service.tokens import TokenSigner
-from tests.support import DEMO_TOML
+from tests.support import DEMO_TOML, free_port
 
 SECRETS = ["guard-test-secret-newest-0123456789abcdef", "guard-test-secret-older-0123456789abcdef"]
 DEMO = tomllib.loads(DEMO_TOML.read_text(encoding="utf-8"))
@@ -57,12 +55,6 @@ class CookieApp:
         headers = [("Content-Type", "text/plain"), *self.extra] + [("Set-Cookie", c) for c in self.cookies]
         start_response("200 OK", headers)
         return [b"ok"]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def set_cookies(guard: ConsentGuard, consent: str | None = None, **kwargs: Any) -> dict[str, str]:
@@ -353,42 +345,26 @@ class FakeService:
         }
         self.requests: list[tuple[str, str | None]] = []
         self.fail = False
-        service = self
+        self.server = ServerThread(self.app)
+        self.url = f"http://127.0.0.1:{self.server.port}"
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802
-                conditional = self.headers.get("If-None-Match")
-                service.requests.append((self.path, conditional))
-                if self.path != "/v1/sites/demo/config" or service.fail:
-                    self.send_response(503 if service.fail else 404)
-                    self.end_headers()
-                    return
-                body = json.dumps(service.config).encode()
-                etag = f'"{service.config["policy_version"]}"'
-                if conditional == etag:
-                    self.send_response(304)
-                    self.send_header("ETag", etag)
-                    self.end_headers()
-                    return
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("ETag", etag)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+    def app(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        conditional = environ.get("HTTP_IF_NONE_MATCH")
+        self.requests.append((environ["PATH_INFO"], conditional))
+        if environ["PATH_INFO"] != "/v1/sites/demo/config" or self.fail:
+            start_response("503 Unavailable" if self.fail else "404 Not Found", [])
+            return [b""]
+        etag = f'"{self.config["policy_version"]}"'
+        if conditional == etag:
+            start_response("304 Not Modified", [("ETag", etag)])
+            return [b""]
+        body = json.dumps(self.config).encode()
+        start_response("200 OK", [("Content-Type", "application/json"), ("ETag", etag),
+                                  ("Content-Length", str(len(body)))])
+        return [body]
 
     def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=5)
+        self.server.stop()
 
 
 @pytest.fixture

@@ -67,3 +67,9 @@ def sql(app: Any, statement: str, **params: Any) -> Any:
 def record_ids(app: Any) -> list[str]:
     with app.app_context():
         return list(db.session.execute(sa.text("SELECT id FROM consent_records ORDER BY id")).scalars())
+
+
+def assert_refused(client: Any, url: str, headers: dict[str, str], code: str) -> None:
+    """A 4xx JSON answer with the stable error code `code`."""
+    response = client.get(url, headers=headers)
+    assert 400 <= response.status_code < 500 and response.get_json()["error"]["code"] == code, response.get_json()
