@@ -14,6 +14,7 @@ from .config import Settings
 from .consents.cache import ConsentCache
 from .consents.recording import Choice, RecordedChoice, record_choice
 from .consents.store import DiscardingStore, RecordStore
+from .keyring import Keyring
 from .redis_store import RedisStore
 from .sites.state import SiteState, SiteStateCache
 from .tokens import TokenSigner
@@ -24,6 +25,8 @@ class Services:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        #: Wraps every secret key the database holds (keyring.py).
+        self.keyring = Keyring(settings.secret_keys)
         skipped = settings.benchmark_skip
         self.redis = RedisStore(settings.redis_url, prefix=settings.redis_prefix)
         self.consent_cache: ConsentCache | None = None if "cache" in skipped else ConsentCache(self.redis)
