@@ -73,7 +73,7 @@ class CookieDatabase:
         if found is not None:
             return found
         for prefix, row in self.prefixes:
-            if name.startswith(prefix) and len(name) > len(prefix):
+            if name.startswith(prefix):
                 return row
         return None
 

@@ -32,7 +32,7 @@ th{background:#eef1f4;font-weight:600}
 .cards{display:flex;gap:12px;flex-wrap:wrap;margin:12px 0}
 .card{background:#fff;border:1px solid #dde1e6;border-radius:6px;padding:10px 14px;min-width:150px}
 .card b{display:block;font-size:20px}
-img.shot{max-width:100%;border:1px solid #c9ced4;border-radius:4px;background:#fff}
+img.shot{max-width:min(100%,760px);border:1px solid #c9ced4;border-radius:4px;background:#fff}
 pre{background:#1f2328;color:#e6edf3;padding:12px;border-radius:6px;overflow:auto;font-size:12.5px}
 code{font-family:ui-monospace,SFMono-Regular,Menlo,monospace}
 footer{margin-top:32px;font-size:12px;color:#5b6470}

@@ -180,3 +180,25 @@ def test_an_unreachable_start_url_cannot_be_scanned(scan_site: ScanSite, chromiu
 def test_a_start_page_without_the_banner_cannot_be_scanned(scan_site: ScanSite, chromium: str) -> None:
     with pytest.raises(ScanError, match="banner not found on .*/no-banner"):
         run_scan([scan_site.shop_url + "/no-banner"], config=scan_site.config, sitemap=False)
+
+
+def test_the_reports_of_the_fixture_scan(full_scan: Any, scan_site: ScanSite, tmp_path: Any) -> None:
+    import json
+    import tomllib
+
+    from consent_service.scan import write_html, write_json
+
+    from .site import VALUE
+
+    write_json(full_scan, tmp_path / "scan.json", scan_site.config)
+    write_html(full_scan, tmp_path / "scan.html", scan_site.config)
+    text = (tmp_path / "scan.json").read_text(encoding="utf-8")
+    page = (tmp_path / "scan.html").read_text(encoding="utf-8")
+    assert VALUE not in text and VALUE not in page, "a cookie or storage value reached a report"
+    document = json.loads(text)
+    assert {(c["name"], c["state"]) for c in document["cookies"]} == {(e.name, e.state) for e in full_scan.cookies}
+    assert document["summary"]["visits"] == 15 and document["summary"]["exit_code"] == 1
+    assert page.count("data:image/png;base64,") == 3, "a screenshot of the first page in each state"
+    snippets = tomllib.loads(document["declarations_to_add"])["cookies"]
+    assert sorted(c["name"] for c in snippets) == ["YSC", "_fbp", "ab_bucket", "analytics_queue"]
+    assert document["declarations_to_add"] in page.replace("&quot;", '"').replace("&#x27;", "'")
