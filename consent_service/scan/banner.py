@@ -62,6 +62,17 @@ def _button(page: Any, config: dict[str, Any], state: str) -> Any | None:
     return buttons.first if buttons.count() else None
 
 
+def _click(button: Any | None, timeout_ms: float) -> bool:
+    """Click like a visitor; False when there is no button or it cannot be clicked (covered, gone)."""
+    if button is None:
+        return False
+    try:
+        button.click(timeout=timeout_ms)
+    except Exception:  # noqa: BLE001 (the API is the fallback)
+        return False
+    return True
+
+
 def _through_api(page: Any, state: str) -> None:
     if state == REJECT:
         page.evaluate("() => window.consent.withdraw()")
@@ -80,17 +91,17 @@ def choose(page: Any, recorder: Recorder, config: dict[str, Any], state: str, *,
     written). Raises ScanError when there is no banner at all, or it does not apply the choice."""
     mark = len(recorder.choices)
     start_seq = max([e.seq for e in recorder.events], default=-1)
-    button = _button(page, config, state)
-    if button is not None:
-        button.click(timeout=timeout_ms)
-        how: Literal["button", "api"] = "button"
-    elif has_api(page):
-        _through_api(page, state)
-        how = "api"
-    else:
-        raise ScanError(f"banner not found on {page.url}: no first layer ({FIRST_LAYER}) and no window.consent "
-                        f"API; is the banner's script tag on the page, and the page's origin one of the "
-                        f"site's origins?")
+    how: Literal["button", "api"] = "button" if _click(_button(page, config, state), timeout_ms) else "api"
+    if how == "api":
+        if not has_api(page):
+            raise ScanError(f"banner not found on {page.url}: no first layer ({FIRST_LAYER}) and no "
+                            f"window.consent API; is the banner's script tag on the page, and the page's origin "
+                            f"one of the site's origins?")
+        try:
+            _through_api(page, state)
+        except Exception as error:  # noqa: BLE001
+            raise ScanError(f"the banner on {page.url} could not be driven to '{state}', neither by its "
+                            f"buttons nor by its API: {str(error).splitlines()[0]}") from None
     deadline = time.monotonic() + timeout_ms / 1000
     while len(recorder.choices) == mark:
         if time.monotonic() > deadline:
