@@ -156,7 +156,7 @@ def scan(start_urls: Sequence[str], *, config: dict[str, Any], max_pages: int = 
     if not start_urls:
         raise ScanError("nothing to scan: give at least one start URL")
     if max_pages < 1:
-        raise ScanError("--max-pages must be at least 1")
+        raise ScanError("the maximum number of pages must be at least 1")
     if screenshots not in ("first", "all", "none"):
         raise ValueError("screenshots must be 'first', 'all' or 'none'")
     try:
@@ -193,7 +193,7 @@ def scan(start_urls: Sequence[str], *, config: dict[str, Any], max_pages: int = 
                 result = visit(running, url, state, plan, screenshot=shot, choice_page=choice_page)
                 visits.append(result)
                 if state == BEFORE:
-                    if result.error and url in found_by and found_by[url] == "start":
+                    if result.error and found_by.get(url) == "start":
                         raise ScanError(f"cannot reach {url}: {result.error}")
                     if result.banner_shown and choice_page is None:
                         choice_page = url

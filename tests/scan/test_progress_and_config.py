@@ -69,7 +69,7 @@ def test_no_browser_is_a_scan_error(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.parametrize(("args", "message"), [
     ({"start_urls": []}, "at least one start URL"),
     ({"start_urls": ["ftp://x/"]}, "not an http"),
-    ({"start_urls": ["http://x/"], "max_pages": 0}, "at least 1"),
+    ({"start_urls": ["http://x/"], "max_pages": 0}, "must be at least 1"),
     ({"start_urls": ["http://x/"], "interactions": [{"page": "/"}]}, "needs a CSS selector"),
 ])
 def test_arguments_that_cannot_be_scanned(args: dict, message: str) -> None:
