@@ -16,20 +16,16 @@ import argparse
 import contextlib
 import logging
 import os
-import sys
 import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from flask import Flask, Response
 
-from flask import Flask, Response  # noqa: E402
-
-from bench.support import ServerThread  # noqa: E402
-from consent_service.scan.banner import FIRST_LAYER, button_names  # noqa: E402
-from consent_service.scan.browser import CHROMIUM_ARGS, chromium_path  # noqa: E402
-from consent_service.scan.model import BEFORE, STATES, Interaction  # noqa: E402
+from bench.support import ServerThread
+from consent_service.scan.banner import FIRST_LAYER, button_names
+from consent_service.scan.browser import CHROMIUM_ARGS, chromium_path
+from consent_service.scan.model import BEFORE, STATES, Interaction
 
 TARGET = 0.5
 SITE = "scanbench"
@@ -126,16 +122,16 @@ def servers() -> Any:
     """The service (SQLite in a temp dir), the shop on localhost and the tags on 127.0.0.2."""
     from flask_migrate import upgrade
 
-    from consent_service import create_app
+    from consent_service.app import create_app
     from consent_service.extensions import db
-    from consent_service.policies import sync_declarations
     from consent_service.scan import fetch_config
-    from consent_service.sites import parse_declaration
+    from consent_service.sites.declaration import parse_declaration
+    from consent_service.sites.sync import sync_declarations
 
     with tempfile.TemporaryDirectory(prefix="scan-bench-") as tmp:
         env = {"SECRET_KEYS": SECRETS[0], "IP_PEPPER": "scan-bench-pepper", "SITE_CACHE_SECONDS": "0",
                "RATE_LIMIT_WRITES": "100000/minute", "DATABASE_URL": f"sqlite:///{tmp}/consent.sqlite3"}
-        service = create_app(env=env, overrides={"TESTING": True, "REDIS_PREFIX": f"cs-scan-bench-{os.getpid()}:"})
+        service = create_app(env={**env, "REDIS_PREFIX": f"cs-scan-bench-{os.getpid()}:"})
         logging.disable(logging.INFO)  # migration and request logs: the figures are the output
         with service.app_context():
             upgrade()

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from consent_service.cookie_patterns import cookie_matches
 from consent_service.scan.cookie_database import CookieDatabase, bundled
 from consent_service.scan.model import Classification
-from consent_service.sites import cookie_matches
 
 UNKNOWN = "unknown"
 NECESSARY = "necessary"

@@ -13,7 +13,7 @@ from typing import Any
 
 from consent_service.scan.findings import DEFINITE
 from consent_service.scan.model import STATES, Entry, ScanResult
-from consent_service.sites import COOKIE_PATTERN
+from consent_service.sites.declaration import COOKIE_PATTERN
 
 _KIND = {"cookie": "cookie", "localStorage": "localStorage key", "sessionStorage": "sessionStorage key",
          "indexedDB": "IndexedDB database"}

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from browser_support import ServerThread, chromium_executable
+
+from tests.support.browser import ServerThread, chromium_executable
 
 from .site import INTERACTIONS, SITE_ID, create_shop, create_third_party, declaration
 
@@ -57,15 +58,15 @@ def run_scan(*args: Any, **kwargs: Any) -> Any:
 def scan_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ScanSite]:
     from flask_migrate import upgrade
 
-    from consent_service import create_app
+    from consent_service.app import create_app
     from consent_service.extensions import db
-    from consent_service.policies import sync_declarations
     from consent_service.scan import fetch_config
-    from consent_service.sites import parse_declaration
+    from consent_service.sites.declaration import parse_declaration
+    from consent_service.sites.sync import sync_declarations
 
     tmp = tmp_path_factory.mktemp("scan-service")
-    service_app = create_app(env={**SERVICE_ENV, "DATABASE_URL": f"sqlite:///{tmp / 'consent.sqlite3'}"},
-                             overrides={"TESTING": True, "REDIS_PREFIX": f"cs-scan-{secrets.token_hex(3)}:"})
+    service_app = create_app(env={**SERVICE_ENV, "DATABASE_URL": f"sqlite:///{tmp / 'consent.sqlite3'}",
+                                      "REDIS_PREFIX": f"cs-scan-{secrets.token_hex(3)}:"})
     with service_app.app_context():
         upgrade()
     servers = [ServerThread(service_app)]

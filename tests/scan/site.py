@@ -142,7 +142,7 @@ def create_shop(*, service_url: str, secrets: list[str], hosts: dict[str, str], 
         if response.mimetype == "text/html":
             response.set_cookie("sid", VALUE + "-sid", httponly=True, samesite="Lax")
             check = signer.verify(request.cookies.get("consent"))
-            if check.valid and "preferences" in check.granted:
+            if check.decided and "preferences" in check.granted:
                 response.set_cookie("lang_pref", VALUE + "-en", max_age=YEAR, samesite="Lax")
         return response
 

@@ -171,7 +171,7 @@ def test_a_banner_whose_buttons_have_other_texts_is_driven_through_its_api(scan_
 
 
 def test_an_unreachable_start_url_cannot_be_scanned(scan_site: ScanSite, chromium: str) -> None:
-    from support import free_port
+    from tests.support import free_port
 
     with pytest.raises(ScanError, match="cannot reach http://127.0.0.1:"):
         run_scan([f"http://127.0.0.1:{free_port()}/"], config=scan_site.config, sitemap=False)

@@ -43,7 +43,7 @@ def test_a_configuration_needs_what_the_scan_reads() -> None:
 
 
 def test_an_unreachable_service_is_a_scan_error() -> None:
-    from support import free_port
+    from tests.support import free_port
 
     with pytest.raises(ScanError, match="cannot reach the consent service"):
         fetch_config(f"http://127.0.0.1:{free_port()}", "shop", timeout=2)

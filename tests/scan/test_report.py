@@ -14,7 +14,7 @@ from consent_service.scan.cookie_database import CookieDatabase
 from consent_service.scan.findings import find
 from consent_service.scan.model import ACCEPT, BEFORE, REJECT, Entry, HostEntry, ScanResult, Visit
 from consent_service.scan.snippets import declaration_snippets, human_lifetime
-from consent_service.sites import SiteFileError, parse_declaration
+from consent_service.sites.declaration import SiteFileError, parse_declaration
 
 EVIL = '<img src=x onerror="alert(1)">'
 CSV = ("ID,Platform,Category,Cookie / Data Key name,Domain,Description,Retention period,Data Controller,"
