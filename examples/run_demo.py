@@ -102,11 +102,13 @@ def _has_control_socket() -> bool:
     return any(setting.name == "control_socket_disable" for setting in KNOWN_SETTINGS)
 
 
-def _wait_until_up(url: str, process: subprocess.Popen[bytes], seconds: float = 30.0) -> bool:
+def _wait_until_up(url: str, process: subprocess.Popen[bytes], seconds: float = 60.0) -> bool:
+    """Until `url` answers. Once the port is open a request waits for a worker to boot, however long
+    a busy machine takes, rather than piling up retries in the access log."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline and process.poll() is None:
         try:
-            with urllib.request.urlopen(url, timeout=1):  # noqa: S310 (a fixed local http URL)
+            with urllib.request.urlopen(url, timeout=15):  # noqa: S310 (a fixed local http URL)
                 return True
         except urllib.error.HTTPError:
             return True
