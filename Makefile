@@ -1,11 +1,14 @@
 # The two commands: `make run` (service + demo shop on SQLite, no Redis) and `make test` (everything).
+# `make run-service` and `make run-shop` start one of the two alone (e.g. in two terminals).
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-PORT   ?= 5000
+PORT      ?= 5000
+DEMO_PORT ?= 8000
+DEMO      := PORT=$(PORT) DEMO_PORT=$(DEMO_PORT) $(BIN)/python -m examples.run_demo
 
-.PHONY: install run test test-fast lint bench browser clean
+.PHONY: install run run-service run-shop test test-fast lint bench browser clean
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,11 +18,17 @@ $(STAMP): setup.cfg pyproject.toml
 
 install: $(STAMP)
 
-## Set up and start the service with the embedded defaults and the demo site.
+## Set up and start the service (migrated, demo site synced for these ports) and the demo shop.
 run: install
-	$(BIN)/consent-service db upgrade
-	$(BIN)/consent-service sites sync sites/demo.toml
-	PORT=$(PORT) $(BIN)/python -m examples.run_demo
+	@$(DEMO) both
+
+## The service alone: migrate, sync the demo site for DEMO_PORT, serve on PORT.
+run-service: install
+	@$(DEMO) service
+
+## The demo shop alone, on DEMO_PORT, using the service on PORT.
+run-shop: install
+	@$(DEMO) shop
 
 ## Headless Chromium for the browser tests (Debian's package; needs root or sudo-less apt).
 browser:

@@ -28,7 +28,11 @@ OPENAPI = {
 
 def create_app(env: Mapping[str, str] | None = None) -> Flask:
     """Build the service. Everything comes from `env` (default: os.environ) through Settings."""
-    app = Flask("consent_service", instance_relative_config=True)
+    env = os.environ if env is None else env
+    # Development secrets and the default SQLite file live in the instance folder.
+    instance = env.get("CONSENT_INSTANCE_PATH")
+    app = Flask("consent_service", instance_relative_config=True,
+                instance_path=os.path.abspath(instance) if instance else None)
     settings = Settings.from_env(env, instance_path=app.instance_path)
     app.config.update(OPENAPI, **settings.flask_config())
     os.makedirs(app.instance_path, exist_ok=True)

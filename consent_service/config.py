@@ -3,7 +3,8 @@
 Secrets (`SECRET_KEYS`, `IP_PEPPER`) come from the environment or from a file named by the same
 variable with `_FILE` appended. In production (`CONSENT_ENV=production`) a missing secret stops
 start-up with an error naming the variable; in development a random one is generated once, kept in
-the instance folder and announced loudly, so restarts and several workers agree on it.
+the instance folder (so restarts and several workers agree on it) and announced loudly when it is
+generated, not on every later start or command.
 """
 
 from __future__ import annotations
@@ -48,13 +49,17 @@ def _dev_secret(instance_path: Path, name: str) -> str:
     known: dict[str, str] = {}
     if store.exists():
         known = json.loads(store.read_text(encoding="utf-8"))
-    if name not in known:
-        known[name] = secrets.token_urlsafe(32)
-        instance_path.mkdir(parents=True, exist_ok=True)
-        store.write_text(json.dumps(known), encoding="utf-8")
-        store.chmod(0o600)
-    log.warning("%s is not set: using a generated DEVELOPMENT secret kept in the instance folder. "
-                "Set %s (or %s_FILE) before running in production.", name, name, name)
+    if name in known:
+        # Announced when it was generated; every later command and worker would only repeat it.
+        log.debug("%s: using the development secret in %s", name, store)
+        return known[name]
+    known[name] = secrets.token_urlsafe(32)
+    instance_path.mkdir(parents=True, exist_ok=True)
+    store.write_text(json.dumps(known), encoding="utf-8")
+    store.chmod(0o600)
+    log.warning("%s is not set: generated a DEVELOPMENT secret and kept it in %s; later runs reuse it "
+                "quietly. Fine for trying the service on this machine; in production set %s (or %s_FILE), "
+                "which CONSENT_ENV=production requires.", name, store, name, name)
     return known[name]
 
 

@@ -28,14 +28,31 @@ def test_secret_files_and_rotation_order(tmp_path):
         Settings.from_env({"SECRET_KEYS_FILE": str(tmp_path / "absent")}, tmp_path)
 
 
-def test_development_secret_is_generated_once_and_announced(tmp_path, caplog):
-    with caplog.at_level(logging.WARNING):
+def test_development_secret_is_generated_once_and_announced_once(tmp_path, caplog):
+    with caplog.at_level(logging.DEBUG):
         first = Settings.from_env({}, tmp_path)
-    second = Settings.from_env({}, tmp_path)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert [w.split(" ")[0] for w in warnings] == ["SECRET_KEYS", "IP_PEPPER"]
+    assert all("DEVELOPMENT secret" in w and "dev-secrets.json" in w for w in warnings)
+    caplog.clear()
+    with caplog.at_level(logging.DEBUG):
+        second = Settings.from_env({}, tmp_path)
+    # Every later command and worker is quiet about it: nothing at INFO or above.
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.INFO] == []
     assert first.secret_keys == second.secret_keys and len(first.secret_keys[0]) >= 32
-    assert "DEVELOPMENT secret" in caplog.text
-    assert first.secret_keys[0] not in caplog.text and first.ip_pepper not in caplog.text
+    assert first.ip_pepper == second.ip_pepper
+    everything_logged = "\n".join(warnings + [r.getMessage() for r in caplog.records])
+    assert first.secret_keys[0] not in everything_logged and first.ip_pepper not in everything_logged
     assert first.secret_keys[0] not in repr(first) and first.ip_pepper not in repr(first)
+
+
+def test_instance_folder_from_the_environment(tmp_path):
+    """CONSENT_INSTANCE_PATH moves the development secrets and the default SQLite file (e.g. for a
+    second demo beside the first, or a test that must not touch the developer's instance/)."""
+    app = create_app(env={"CONSENT_INSTANCE_PATH": str(tmp_path / "elsewhere")})
+    assert app.instance_path == str(tmp_path / "elsewhere")
+    assert (tmp_path / "elsewhere" / "dev-secrets.json").exists()
+    assert app.config["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{tmp_path / 'elsewhere' / 'consent.sqlite3'}"
 
 
 def test_database_url_spellings():

@@ -32,6 +32,4 @@ def sites_sync(paths: tuple[str, ...]) -> None:
                                        f"{seen[declaration.site_id]}")
         seen[declaration.site_id] = path
     for result in sync_declarations(db.session, declarations, services().site_states):
-        state = "published policy version" if result.published else "unchanged at policy version"
-        extra = " (settings updated)" if result.settings_changed else ""
-        click.echo(f"{result.site_id}: {state} {result.version}{extra}")
+        click.echo(result.summary())

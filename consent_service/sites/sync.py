@@ -21,6 +21,12 @@ class SyncResult:
     published: bool
     settings_changed: bool
 
+    def summary(self) -> str:
+        """One line for an operator: `demo: published policy version 2 (settings updated)`."""
+        state = "published policy version" if self.published else "unchanged at policy version"
+        extra = " (settings updated)" if self.settings_changed else ""
+        return f"{self.site_id}: {state} {self.version}{extra}"
+
 
 def sync_declarations(session: Session, declarations: Iterable[SiteDeclaration],
                       site_states: SiteStateCache | None = None) -> list[SyncResult]:

@@ -124,3 +124,77 @@ def test_axe_finds_nothing(browser, pages, site, scheme):
         assert prefs.violations_count == 0, prefs.generate_report()
     finally:
         context.close()
+
+
+# The first layer is a non-modal dialog (docs/banner.md, "Keyboard"): it takes the focus as it
+# appears only when nothing on the page has it, Tab moves through it and on into the page, and
+# Escape hands the focus back to where it came from without deciding anything.
+PAGE_LINKS = '<p><a href="#one" id="one">First page link</a> <a href="#two" id="two">Second page link</a></p>'
+
+
+def active(page):
+    return page.evaluate("""() => { const e = document.activeElement;
+        return e === document.body ? 'body' : e.id || e.getAttribute('aria-label') || e.textContent.trim()
+            || e.getAttribute('role'); }""")
+
+
+def no_choice_made(page, service, site):
+    assert page.locator(BANNER).is_visible(), "the first layer stays until a choice is made"
+    assert page.evaluate("window.consent.get().decided") is False
+    page.wait_for_timeout(150)
+    assert service.records(site) == []
+
+
+def test_first_layer_takes_the_focus_and_escape_gives_it_back(page, pages, service, site):
+    page.goto(pages.shop(site, PAGE_LINKS))
+    banner = page.locator(BANNER)
+    banner.wait_for()
+    assert banner.evaluate("e => e === document.activeElement"), "focus moves into the dialog"
+    assert banner.get_attribute("aria-modal") is None, "non-modal: the page stays usable"
+    order = []
+    for _ in range(5):
+        page.keyboard.press("Tab")
+        order.append(active(page))
+    assert order == ["Privacy policy", "Accept all", "Reject all", "Customize", "one"]
+    page.keyboard.press("Escape")  # focus is on the page: Escape there is the page's business
+    assert active(page) == "one"
+
+    page.keyboard.press("Shift+Tab")  # back into the banner from the page
+    assert active(page) == "Customize"
+    page.keyboard.press("Escape")
+    assert active(page) == "one", "Escape returns to where the focus came from"
+    no_choice_made(page, service, site)
+
+
+def test_escape_right_away_leaves_the_banner_and_decides_nothing(page, pages, service, site):
+    page.goto(pages.shop(site, PAGE_LINKS))
+    page.locator(BANNER).wait_for()
+    page.keyboard.press("Escape")
+    assert active(page) == "body", "the focus goes back to the page, where it was"
+    no_choice_made(page, service, site)
+    page.keyboard.press("Tab")
+    assert active(page) == "Privacy policy", "the banner is still first in the tab order"
+
+
+def test_first_layer_leaves_a_focused_field_alone(page, pages, service, site):
+    page.goto(pages.shop(site, '<label>Search <input id="search" autofocus></label>'))
+    page.locator(BANNER).wait_for()
+    assert active(page) == "search"
+    page.keyboard.type("editor")
+    assert page.input_value("#search") == "editor"
+    no_choice_made(page, service, site)
+
+
+def test_a_keyboard_choice_returns_the_focus_to_the_page(page, pages, service, site):
+    page.goto(pages.shop(site, PAGE_LINKS))
+    page.locator(BANNER).wait_for()
+    page.focus("#two")
+    page.keyboard.press("Shift+Tab")
+    page.keyboard.press("Shift+Tab")
+    assert active(page) == "Customize"
+    page.keyboard.press("Shift+Tab")
+    assert active(page) == "Reject all"
+    page.keyboard.press("Enter")
+    page.locator(BANNER).wait_for(state="detached")
+    assert active(page) == "one", "the focus is back where it entered the banner from"
+    wait_until(page, "window.consent.get().decided")

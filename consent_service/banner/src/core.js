@@ -17,7 +17,8 @@ var d = document, w = window, nav = navigator,
                 close the open views, so the state machine needs nothing from the views
      sending    1 while records.js is sending the queue
      bar, modal the open first layer and preferences view, else null (ui.js)
-     opener     what had the focus before the preferences opened (ui.js) */
+     opener     what had the focus before the preferences opened (ui.js)
+     back       where the focus came into the first layer from, to hand it back on Escape (ui.js) */
   S = { granted: null, listeners: [] };
 
 /* Element builder: props set as properties (or attributes when unknown/aria), '@x' binds listeners.

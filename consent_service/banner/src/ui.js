@@ -24,9 +24,20 @@ function gpcNotice() {
   return gpcRefuses.length > 0 && h('p', { className: 'cc-gpc' }, [T.gpc_notice]);
 }
 
+/* The first layer is a non-modal dialog: it takes the focus as it appears only when nothing on the
+   page has it, and Escape (or a choice) hands the focus back to where it came from, deciding nothing. */
+function leaveBar(a) {
+  a = d.activeElement;
+  S.bar.contains(a) && (a.blur(), S.back && S.back.focus());
+}
+
 function showBanner() {
   if (S.bar) return;
-  S.bar = h('div', { className: 'cc cc-b', role: 'dialog', lang, 'aria-labelledby': 'cc-t', 'aria-describedby': 'cc-d' }, [
+  S.bar = h('div', {
+    className: 'cc cc-b', role: 'dialog', tabIndex: -1, lang, 'aria-labelledby': 'cc-t', 'aria-describedby': 'cc-d',
+    '@focusin': e => (e = e.relatedTarget) && !S.bar.contains(e) && (S.back = e),
+    '@keydown': e => e.key == 'Escape' && leaveBar(),
+  }, [
     h('h2', { id: 'cc-t' }, [T.title]),
     h('p', { id: 'cc-d' }, [T.description]),
     gpcNotice(),
@@ -34,6 +45,7 @@ function showBanner() {
     choiceButtons(button(T.customize, () => openPreferences())),
   ]);
   d.body.prepend(S.bar);
+  d.activeElement == d.body && S.bar.focus();
   performance.mark && performance.mark('consent:shown');
 }
 
@@ -115,9 +127,9 @@ function closePreferences() {
 }
 
 function closeAll() {
-  S.bar && S.bar.remove();
-  S.bar = null;
   closePreferences();
+  S.bar && (leaveBar(), S.bar.remove());
+  S.bar = null;
 }
 
 S.onApply = closeAll;
