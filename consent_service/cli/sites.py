@@ -31,7 +31,8 @@ def sites_sync(paths: tuple[str, ...]) -> None:
             raise click.ClickException(f"{path}: site.id {declaration.site_id!r} is also declared in "
                                        f"{seen[declaration.site_id]}")
         seen[declaration.site_id] = path
-    for result in sync_declarations(db.session, declarations, services().site_states):
+    for result in sync_declarations(db.session, declarations, services().site_states, services().keyring):
         state = "published policy version" if result.published else "unchanged at policy version"
         extra = " (settings updated)" if result.settings_changed else ""
+        extra += f"; first signing key {result.new_key}" if result.new_key else ""
         click.echo(f"{result.site_id}: {state} {result.version}{extra}")

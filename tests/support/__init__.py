@@ -27,6 +27,7 @@ TEST_ENV = {
     "SITE_CACHE_SECONDS": "0",
     "RATE_LIMIT_WRITES": "1000/minute",
     "REDIS_PREFIX": f"cs-test-{RUN_ID}:",
+    "PUBLIC_URL": "https://consent.test",
 }
 
 
