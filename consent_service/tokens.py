@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -38,6 +39,9 @@ ALGORITHM = "EdDSA"
 MAX_TOKEN_LENGTH = 4096
 INVALID = ConsentDecision("invalid")
 _KEY_ID_LENGTH = 64
+#: The compact serialization, strictly: three unpadded base64url parts (a padded or otherwise
+#: re-encoded copy of a token is not the token).
+_COMPACT = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+", re.ASCII)
 
 
 def b64url(data: bytes) -> str:
@@ -168,7 +172,7 @@ class PublicKeys(Mapping[str, Ed25519PublicKey]):
                 raise ValueError(f"key {kid!r} holds a private key: publish public keys only")
             try:
                 key = jwt.PyJWK(dict(entry), algorithm=ALGORITHM).key
-            except jwt.PyJWKError as error:
+            except (jwt.PyJWTError, ValueError, TypeError) as error:
                 raise ValueError(f"key {kid!r}: {error}") from None
             if not isinstance(key, Ed25519PublicKey):
                 raise ValueError(f"key {kid!r} is not an Ed25519 public key")
@@ -216,7 +220,7 @@ def key_id(token: object) -> str | None:
     """The key id a token's header names, unverified (None when there is none to read). Read here
     rather than with PyJWT's `get_unverified_header`, which decodes all three parts of the token
     and then `decode` does it again."""
-    if not isinstance(token, str) or len(token) > MAX_TOKEN_LENGTH or token.count(".") != 2:
+    if not isinstance(token, str) or len(token) > MAX_TOKEN_LENGTH or not _COMPACT.fullmatch(token):
         return None
     try:
         header = json.loads(b64url_decode(token[:token.index(".")]))
