@@ -132,7 +132,8 @@ def test_jwks_cli_prints_public_keys_only(app, demo, tmp_path):
     assert [key["kid"] for key in document["keys"]] == [issuer.kid]
     assert all("d" not in key for key in document["keys"])
     target = tmp_path / "demo.jwks.json"
-    assert app.test_cli_runner().invoke(main, ["signing-keys", "jwks", "--site", "demo", "-o", str(target)]).exit_code == 0
+    written = app.test_cli_runner().invoke(main, ["signing-keys", "jwks", "--site", "demo", "-o", str(target)])
+    assert written.exit_code == 0
     assert PublicKeys.from_jwks(json.loads(target.read_text())) == PublicKeys.from_jwks(document)
     assert app.test_cli_runner().invoke(main, ["signing-keys", "jwks", "--site", "nope"]).exit_code != 0
 
