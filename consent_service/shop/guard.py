@@ -13,8 +13,9 @@ granted:
 - every removal (and every reported cookie) is logged once per cookie name and counted;
 - cookies the browser still sends from a category the visitor's valid token refuses (set before a
   withdrawal, or HttpOnly ones the banner cannot reach) are expired with `Max-Age=0`;
-- a token that does not verify (edited, spliced, another site's, a retired key's) is a refusal: the
-  consent cookie is deleted and every non-necessary cookie the browser sends is expired.
+- a token that does not verify (edited, spliced, another site's, a retired key's) or has expired is
+  a refusal: the consent cookie is deleted and every non-necessary cookie the browser sends is
+  expired. An outdated one (an older policy version) grants nothing but stays, and so do cookies.
 
 It also re-issues a valid `consent` cookie from the shop's own origin with the token's full
 lifetime, because browsers cap the life of cookies written by scripts (Safari: 7 days).
@@ -326,10 +327,12 @@ class ConsentGuard:
 
         On a valid decision: those declared in a category the visitor has refused (set before a
         withdrawal, or HttpOnly ones the banner cannot delete). On an invalid one (a forged, spliced
-        or foreign token): the consent cookie and every cookie that is not necessary, undeclared ones
-        too under the `block` policy. On any other (none, expired, outdated, keys unknown) nothing:
-        the banner may have just applied a choice whose token has not arrived yet (or is queued while
-        the service is down), and its cookies must not be expired under it.
+        or foreign token) or an expired one (a browser drops the cookie when its token expires, so one
+        still sent was kept or planted): the consent cookie and every cookie that is not necessary,
+        undeclared ones too under the `block` policy. On any other (none, outdated, keys unknown)
+        nothing: the banner may have just applied a choice whose token has not arrived yet (or is
+        queued while the service is down), and its cookies must not be expired under it; an outdated
+        token stays, as it names the visitor whose new choice the banner is about to ask for.
         """
         if decision.status == "valid":
             refused = []
@@ -338,7 +341,7 @@ class ConsentGuard:
                 if category is not None and category not in decision.granted and name not in self.necessary_cookies:
                     refused.append(name)
             return refused
-        if decision.status != "invalid":
+        if decision.status not in ("invalid", "expired"):
             return []
         refused = []
         for name in request_cookie_names(environ.get("HTTP_COOKIE", "")):
@@ -373,8 +376,8 @@ class ConsentGuard:
         environ[DECISION_KEY] = decision
         environ[GPC_KEY] = decision.gpc
         refused: list[str] = []
-        if decision.status == "invalid":
-            self.stats.invalid_tokens += 1
+        if decision.status in ("invalid", "expired"):
+            self.stats.invalid_tokens += decision.status == "invalid"
             # The forged cookie goes whatever expire_refused says; with no declarations, only it.
             refused = (self.refused_in_request(environ, decision, rules) if rules is not None
                        else ["consent"])

@@ -155,15 +155,22 @@ def test_an_invalid_token_is_a_refusal_that_clears_the_jar() -> None:
     assert {c.split("=")[0] for c in client.get("/").headers.getlist("Set-Cookie")} == {"consent", "_ga"}
 
 
-def test_expired_outdated_or_no_token_expire_nothing() -> None:
-    """The banner may be applying a new choice whose token has not arrived: nothing is expired under
-    a token that is merely old, and the old token stays (it still names the visitor)."""
-    for value in (None, token(expires_in=-5), token(version=1)):
+def test_outdated_or_no_token_expire_nothing_an_expired_one_is_a_refusal() -> None:
+    """No token or an outdated one: the banner may be applying a new choice whose token has not
+    arrived, so nothing is expired, and an outdated token stays (it still names the visitor). An
+    expired token cannot reach the server from an honest browser (the cookie ends with it): it goes,
+    and so does every non-necessary cookie."""
+    for value in (None, token(version=1)):
         client = Client(make_guard(CookieApp([]), policy_version=2))
         client.set_cookie("_ga", "old")
         if value is not None:
             client.set_cookie("consent", value)
         assert client.get("/").headers.getlist("Set-Cookie") == []
+    client = Client(make_guard(CookieApp([]), policy_version=2))
+    client.set_cookie("_ga", "old")
+    client.set_cookie("consent", token(version=2, expires_in=-5))
+    assert sorted(client.get("/").headers.getlist("Set-Cookie")) == [
+        "_ga=; Max-Age=0; Path=/", "consent=; Max-Age=0; Path=/"]
 
 
 def test_a_remembered_decision_still_expires_and_follows_gpc(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -181,7 +188,7 @@ def test_a_remembered_decision_still_expires_and_follows_gpc(monkeypatch: pytest
     later = time.time() + 120
     monkeypatch.setattr("consent_service.shop.guard.time.time", lambda: later)
     names = set_cookies(guard, consent)
-    assert set(names) == {"session", "cart", "csrf_token"}
+    assert set(names) == {"session", "cart", "csrf_token", "consent"} and names["consent"].startswith("consent=;")
     assert app.environ[DECISION_KEY].status == "expired"
 
 
@@ -189,7 +196,7 @@ def test_expired_and_outdated_tokens_grant_nothing_beyond_necessary() -> None:
     app = CookieApp()
     everything = ("necessary", "preferences", "analytics", "marketing")
     names = set_cookies(make_guard(app), token(everything, expires_in=-5))
-    assert set(names) == {"session", "cart", "csrf_token"}
+    assert set(names) == {"session", "cart", "csrf_token", "consent"} and names["consent"].startswith("consent=;")
     assert app.environ[DECISION_KEY].status == "expired"
 
     guard = make_guard(app, policy_version=2)
@@ -266,7 +273,7 @@ def test_reissue_respects_domain_and_skips_unsafe_or_pointless_cases() -> None:
     # No token, a bad one, an expired one: nothing to re-issue.
     assert "consent" not in set_cookies(make_guard())
     assert set_cookies(make_guard(), "forged")["consent"] == "consent=; Max-Age=0; Path=/"  # deleted
-    assert "consent" not in set_cookies(make_guard(), token(expires_in=-1))
+    assert set_cookies(make_guard(), token(expires_in=-1))["consent"] == "consent=; Max-Age=0; Path=/"
     # A response shared caches may keep must not carry one visitor's token to another.
     public = make_guard(CookieApp([], extra=[("Cache-Control", "public, max-age=600")]))
     assert "consent" not in set_cookies(public, token())
