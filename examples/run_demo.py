@@ -6,11 +6,15 @@ migrating the database and syncing sites/demo.toml).
 The service listens on 127.0.0.1:$PORT (default 5000), the shop on 127.0.0.1:$DEMO_PORT (default
 8000; the demo site's declared origins name port 8000). Both run under gunicorn as child processes;
 Ctrl-C (or SIGTERM) stops both, and if either exits the other is stopped too.
+
+The shop's process gets none of the service's secrets: its guard checks tokens with the site's
+public keys, fetched from the service's JWKS.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -21,6 +25,8 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+#: The service's own settings: never in the shop's environment.
+SERVICE_ONLY = ("SECRET_KEYS", "SECRET_KEYS_FILE", "IP_PEPPER", "IP_PEPPER_FILE", "DATABASE_URL", "REDIS_URL")
 
 
 def _gunicorn(app: str, port: str, env: dict[str, str], workers: str = "2") -> subprocess.Popen[bytes]:
@@ -62,10 +68,15 @@ def _stop(processes: list[subprocess.Popen[bytes]]) -> None:
             process.wait()
 
 
+def service_instance_path() -> Path:
+    """The service's instance folder, where its development secrets are kept (as Flask finds it)."""
+    from flask import Flask
+
+    return Path(Flask("consent_service", instance_relative_config=True).instance_path)
+
+
 def main() -> int:
     from consent_service.config import ConfigError, Settings
-    from examples.demo_shop import service_instance_path
-
     port = os.environ.get("PORT", "5000")
     shop_port = os.environ.get("DEMO_PORT", "8000")
     instance = service_instance_path()
@@ -79,7 +90,8 @@ def main() -> int:
     service_url = f"http://127.0.0.1:{port}"
     shop_url = f"http://127.0.0.1:{shop_port}"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    shop_env = {**env, "CONSENT_SERVICE_URL": service_url, "CONSENT_INSTANCE_PATH": str(instance)}
+    shop_env = {name: value for name, value in env.items() if name not in SERVICE_ONLY}
+    shop_env.update(CONSENT_SERVICE_URL=service_url, DEMO_SHOP_SECRET_KEY=secrets.token_urlsafe(32))
 
     processes: list[subprocess.Popen[bytes]] = []
     stopping = False

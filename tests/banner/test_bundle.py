@@ -12,6 +12,7 @@ import subprocess
 import brotli
 import pytest
 
+from consent_service.banner.build import site_file_config
 from consent_service.banner.bundle import (
     MODULES,
     SOURCE_DIR,
@@ -20,7 +21,6 @@ from consent_service.banner.bundle import (
     not_found_script,
     render_banner,
 )
-from consent_service.banner.build import site_file_config
 from tests.support import DEMO_TOML
 
 GZIP_BUDGET = 8000

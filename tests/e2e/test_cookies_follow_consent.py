@@ -37,7 +37,7 @@ def wait_for(check: Any, page: Any, what: str, seconds: float = 5.0) -> Any:
 
 
 def token_payload(token: str) -> dict[str, Any]:
-    part = token.split(".")[0]
+    part = token.split(".")[1]
     return json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
 
 

@@ -30,6 +30,21 @@ def chromium_executable() -> str:
     return executable
 
 
+class LateApp:
+    """A WSGI app set after its server took a port: the service's PUBLIC_URL, or a site's origin,
+    names the port before the app that needs it exists."""
+
+    app: Any = None
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        return self.app(environ, start_response)
+
+
+def late_server(host: str = "127.0.0.1") -> tuple[ServerThread, LateApp]:
+    late = LateApp()
+    return ServerThread(late, host=host), late
+
+
 _shared: dict[str, Any] = {"users": 0, "playwright": None, "browser": None}
 
 
