@@ -22,3 +22,19 @@ class ServerThread:
         self.server.shutdown()
         self.server.server_close()
         self.thread.join(timeout=5)
+
+
+class LateApp:
+    """A WSGI app given after its server took a port: the service's PUBLIC_URL, or a site's origin,
+    names the port before the app that needs it exists."""
+
+    app: Any = None
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        return self.app(environ, start_response)
+
+
+def late_server(host: str = "127.0.0.1") -> tuple[ServerThread, LateApp]:
+    """A server on a free port whose app is set later (`late.app = ...`)."""
+    late = LateApp()
+    return ServerThread(late, host=host), late

@@ -306,9 +306,10 @@ class ConsentGuard:
         max_age = int(decision.expires_at.timestamp() - time.time()) if decision.expires_at else 0
         if max_age <= 0:
             return None
+        name = rules.cookie_name
         for header, value in headers:
             size = len(header)
-            if size == 10 and header.lower() == "set-cookie" and cookie_name(value) == rules.cookie_name:
+            if size == 10 and name in value and header.lower() == "set-cookie" and cookie_name(value) == name:
                 return None  # the application manages the cookie itself on this response
             # A response a shared cache may store must not carry one visitor's token to another.
             if size == 13 and header.lower() == "cache-control" and (

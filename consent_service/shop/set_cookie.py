@@ -134,11 +134,24 @@ def parse_set_cookie(set_cookie: str) -> SetCookie:
     return SetCookie(name=name.strip(_WSP), value=value.strip(_WSP), max_age=max_age, expires=expires)
 
 
+#: Expiry attributes by attribute string: an application sends the same few again and again
+#: (values differ per visitor, attributes rarely do), and the guard asks on every response.
+_EXPIRY_MEMO: dict[str, SetCookie] = {}
+_MEMO_LIMIT = 4096
+
+
 def is_deletion(set_cookie: str, now: float | None = None) -> bool:
     """True when a browser certainly deletes the cookie this Set-Cookie header names."""
-    if "=" not in set_cookie.partition(";")[2]:
+    attributes = set_cookie.partition(";")[2]
+    if "=" not in attributes:
         return False  # neither Max-Age nor Expires can be there
-    return parse_set_cookie(set_cookie).deletes(now)
+    expiry = _EXPIRY_MEMO.get(attributes)
+    if expiry is None:
+        expiry = parse_set_cookie(";" + attributes)
+        if len(_EXPIRY_MEMO) >= _MEMO_LIMIT:
+            _EXPIRY_MEMO.clear()
+        _EXPIRY_MEMO[attributes] = expiry
+    return expiry.deletes(now)
 
 
 def request_cookie_names(cookie_header: str) -> list[str]:

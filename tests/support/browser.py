@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from consent_service.devserver import ServerThread  # noqa: F401  (re-exported for the suites)
+from consent_service.devserver import ServerThread, late_server  # noqa: F401  (re-exported for the suites)
 from tests.support import require_service
 
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -28,21 +28,6 @@ def chromium_executable() -> str:
     if not (os.path.isfile(executable) or shutil.which(executable)):
         require_service("Chromium", f"not found at {executable}")
     return executable
-
-
-class LateApp:
-    """A WSGI app set after its server took a port: the service's PUBLIC_URL, or a site's origin,
-    names the port before the app that needs it exists."""
-
-    app: Any = None
-
-    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
-        return self.app(environ, start_response)
-
-
-def late_server(host: str = "127.0.0.1") -> tuple[ServerThread, LateApp]:
-    late = LateApp()
-    return ServerThread(late, host=host), late
 
 
 _shared: dict[str, Any] = {"users": 0, "playwright": None, "browser": None}
