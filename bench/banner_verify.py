@@ -20,18 +20,9 @@ from typing import Any
 
 from bench.banner_support import PageServer, launch_chromium
 from bench.support import ROOT, ServerThread
-from consent_service.devserver import late_server
+from consent_service.devserver import NO_ED25519_SCRIPT, late_server
 
 TARGET_MS = 5.0
-#: A browser whose WebCrypto has no Ed25519 (Chromium before 137 and other older engines).
-NO_ED25519 = """(() => {
-  const importKey = SubtleCrypto.prototype.importKey;
-  SubtleCrypto.prototype.importKey = function (format, data, algorithm, ...rest) {
-    const name = typeof algorithm === 'string' ? algorithm : algorithm && algorithm.name;
-    if (String(name).toLowerCase() === 'ed25519') return Promise.reject(new DOMException('no', 'NotSupportedError'));
-    return importKey.call(this, format, data, algorithm, ...rest);
-  };
-})();"""
 
 
 def service_with_a_token(database_dir: Path, page_origin: str) -> tuple[ServerThread, str]:
@@ -99,7 +90,7 @@ def main() -> None:
                 version = browser.version
                 verify_ms(browser, pages.url("/page.html"), token, 3)  # warm up
                 local = verify_ms(browser, pages.url("/page.html"), token, args.runs)
-                remote = verify_ms(browser, pages.url("/page.html"), token, max(5, args.runs // 3), NO_ED25519)
+                remote = verify_ms(browser, pages.url("/page.html"), token, max(5, args.runs // 3), NO_ED25519_SCRIPT)
         finally:
             service.stop()
             pages.stop()

@@ -38,3 +38,15 @@ def late_server(host: str = "127.0.0.1") -> tuple[ServerThread, LateApp]:
     """A server on a free port whose app is set later (`late.app = ...`)."""
     late = LateApp()
     return ServerThread(late, host=host), late
+
+
+#: A browser page's init script that takes Ed25519 out of WebCrypto, as in Chromium before 137 and
+#: other older engines: the banner must then ask the service (tests and bench.banner_verify).
+NO_ED25519_SCRIPT = """(() => {
+  const importKey = SubtleCrypto.prototype.importKey;
+  SubtleCrypto.prototype.importKey = function (format, data, algorithm, ...rest) {
+    const name = typeof algorithm === 'string' ? algorithm : algorithm && algorithm.name;
+    if (String(name).toLowerCase() === 'ed25519') return Promise.reject(new DOMException('no', 'NotSupportedError'));
+    return importKey.call(this, format, data, algorithm, ...rest);
+  };
+})();"""

@@ -12,21 +12,13 @@ import time
 import pytest
 
 from consent_service.cli import main
+from consent_service.devserver import NO_ED25519_SCRIPT
 from tests.support.banner_pages import BANNER, cookie, wait_until
 from tests.support.tokens import EVERYTHING, TestKeys, issue, service_issuer
 
 HELD = ('<script>window.ran = [];</script>'
         '<script type="text/plain" data-consent="analytics">window.ran.push("analytics")</script>'
         '<script type="text/plain" data-consent="marketing">window.ran.push("marketing")</script>')
-#: A browser without Ed25519 in WebCrypto (Chromium before 137, other older engines).
-NO_ED25519 = """(() => {
-  const importKey = SubtleCrypto.prototype.importKey;
-  SubtleCrypto.prototype.importKey = function (format, data, algorithm, ...rest) {
-    const name = typeof algorithm === 'string' ? algorithm : algorithm && algorithm.name;
-    if (String(name).toLowerCase() === 'ed25519') return Promise.reject(new DOMException('no', 'NotSupportedError'));
-    return importKey.call(this, format, data, algorithm, ...rest);
-  };
-})();"""
 
 
 def b64(data: dict) -> str:
@@ -74,7 +66,7 @@ def plant(context, pages, token: str) -> None:
 def test_a_genuine_token_is_trusted(browser, pages, service, site, ed25519):
     context = browser.new_context(locale="en-US")
     if not ed25519:
-        context.add_init_script(NO_ED25519)
+        context.add_init_script(NO_ED25519_SCRIPT)
     checks = []
     try:
         page = context.new_page()
@@ -96,7 +88,7 @@ def test_a_genuine_token_is_trusted(browser, pages, service, site, ed25519):
 def test_a_forged_token_shows_the_banner_runs_nothing_and_goes(browser, pages, service, site, kind, ed25519):
     context = browser.new_context(locale="en-US")
     if not ed25519:
-        context.add_init_script(NO_ED25519)
+        context.add_init_script(NO_ED25519_SCRIPT)
     try:
         page = context.new_page()
         page.set_default_timeout(5000)
