@@ -49,7 +49,7 @@ async function claims() {
     head = part(p[0]);
     body = part(p[1]);
     ok = p.length == 3 && /^[\w-]+$/.test(p[2]) && head.alg == 'EdDSA' && body.aud == C.site &&
-      body.exp * 1e3 > Date.now() && (Object.hasOwn(C.keys, head.kid) ? await locally(p, C.keys[head.kid]) : null);
+      body.exp * 1e3 > Date.now() && (C.keys.hasOwnProperty(head.kid) ? await locally(p, C.keys[head.kid]) : null);
     if (ok == null) ok = await remotely(t);
   } catch (e) {
     ok = false;
