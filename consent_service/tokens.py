@@ -236,14 +236,22 @@ _DECODE_OPTIONS: Any = {"verify_exp": False, "verify_iat": False, "verify_nbf": 
 
 class TokenVerifier:
     """Checks a site's tokens against its public keys: signature (EdDSA only), key id, audience,
-    every claim, expiry and policy version. Never raises on bad input."""
+    every claim, expiry and policy version. Never raises on bad input.
 
-    def __init__(self, site_id: str, keys: PublicKeys) -> None:
+    The signature check is the costly part (an Ed25519 verify, a few times an HMAC's), so the claims
+    of the last `memo_size` tokens seen are remembered by token string; expiry and policy version are
+    still judged on every call. A verifier belongs to one set of keys: new keys, new verifier."""
+
+    def __init__(self, site_id: str, keys: PublicKeys, memo_size: int = 4096) -> None:
         self.site_id = site_id
         self.keys = keys
+        self.memo_size = memo_size
+        self._memo: dict[str, ConsentClaims | None] = {}
 
     def claims(self, token: object) -> ConsentClaims | None:
         """The claims of a token whose signature and audience hold, else None (expiry unchecked)."""
+        if isinstance(token, str) and token in self._memo:
+            return self._memo[token]
         kid = key_id(token)
         key = self.keys.get(kid) if kid is not None else None
         if key is None:
@@ -251,9 +259,13 @@ class TokenVerifier:
         try:
             payload = jwt.decode(token, key, algorithms=[ALGORITHM], audience=self.site_id,  # type: ignore[arg-type]
                                  options=_DECODE_OPTIONS)
-            return ConsentClaims.from_payload(payload)
+            claims: ConsentClaims | None = ConsentClaims.from_payload(payload)
         except (jwt.InvalidTokenError, ValueError, TypeError):
-            return None
+            claims = None
+        if len(self._memo) >= self.memo_size:
+            self._memo.clear()
+        self._memo[token] = claims  # type: ignore[index]
+        return claims
 
     def verify(self, token: object, current_policy_version: int | None = None,
                now: float | None = None) -> ConsentDecision:

@@ -178,3 +178,18 @@ def test_issuer_signs_with_its_key_only() -> None:
     token = TokenIssuer("demo", "only", private).issue(visitor_id="v", policy_version=1, granted=[], record_id="r",
                                                        expires_at=time.time() + 60)
     assert TokenVerifier("demo", PublicKeys({"only": private.public_key()})).verify(token).granted == {"necessary"}
+
+
+def test_verdicts_are_remembered_per_token_but_expiry_is_judged_each_time() -> None:
+    keys = TestKeys()
+    verifier = TokenVerifier("demo", keys.public, memo_size=3)
+    token = keys.token(expires_in=60)
+    assert verifier.verify(token, 1).status == "valid"
+    assert verifier.verify(token, 1, now=time.time() + 120).status == "expired"
+    assert verifier.verify(token, 2).status == "outdated"
+    forged = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
+    assert verifier.verify(forged).status == verifier.verify(forged).status == "invalid"
+    for n in range(10):  # bounded
+        verifier.verify(keys.token(record_id=f"r{n}"))
+    assert len(verifier._memo) <= 3
+    assert TokenVerifier("demo", TestKeys().public).verify(token).status == "invalid", "one memo per set of keys"
