@@ -40,7 +40,7 @@ def require_service(what: str, reason: str) -> None:
 
 
 def services(app: Any) -> Any:
-    """The app's per-app services (caches, signers, the record store)."""
+    """The app's per-app services (caches, signing keys, the record store)."""
     return app.extensions["consent"]
 
 
