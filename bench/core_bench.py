@@ -8,12 +8,12 @@ Procfile's threaded workers), on PostgreSQL and Redis; plus in-process token ver
 from __future__ import annotations
 
 import argparse
-import base64
 import contextlib
 import hashlib
 import hmac
 import json
 import secrets
+import time
 import timeit
 import urllib.request
 
@@ -31,8 +31,9 @@ CHOICES = {"necessary": True, "preferences": False, "analytics": True, "marketin
 ORIGIN = "http://127.0.0.1:8000"
 
 
-def prepare(database_url: str, env: dict[str, str], visitors: int) -> tuple[str, list[str], str]:
-    """Migrate, sync the demo site, make a read key and some visitors; returns (key, visitor ids, token)."""
+def prepare(database_url: str, env: dict[str, str], visitors: int) -> tuple[str, list[str], str, dict]:
+    """Migrate, sync the demo site, make a read key and some visitors; returns (key, visitor ids, token,
+    the site's JWKS)."""
     from flask_migrate import upgrade
 
     from consent_service.app import create_app
@@ -52,8 +53,9 @@ def prepare(database_url: str, env: dict[str, str], visitors: int) -> tuple[str,
         recorded = [shared.record(db.session, site, Choice(policy_version=site.version, choices=CHOICES,
                                                            method="custom", user_agent="bench/1.0"))
                     for _ in range(visitors)]
+        jwks = shared.keys(db.session, "demo").public.jwks()
         db.engine.dispose()
-    return key, [r.visitor_id for r in recorded], recorded[0].token
+    return key, [r.visitor_id for r in recorded], recorded[0].token, jwks
 
 
 def post_lua(run: str, path: str = "/v1/sites/demo/consents") -> str:
@@ -101,26 +103,38 @@ wrk.headers["Authorization"] = "Bearer {key}"
 """
 
 
-def in_process_verify_us(token: str, secrets_list: list[str]) -> tuple[float, float]:
-    """µs per verification, and per bare `json.loads` + HMAC-SHA256 of the same token alternating
-    with it: this machine's speed at that moment, since a µs figure alone moves with the load."""
-    from consent_service.tokens import TokenSigner, site_key
+def in_process_verify_us(token: str, jwks: dict) -> dict[str, float]:
+    """CPU µs per call, best of alternating rounds, of: the full verification of a token the
+    verifier has not seen (tokens.TokenVerifier: parse, kid, EdDSA signature, audience, claims,
+    expiry, version), of one it has (its claims remembered: expiry and version only); a bare Ed25519
+    verify of the same token (cryptography, the floor); and the HMAC yardstick the old tokens were
+    measured against (a bare `json.loads` + HMAC-SHA256 of the same bytes): this machine's speed at
+    that moment, since a µs figure alone moves with the load."""
+    from consent_service.tokens import PublicKeys, TokenVerifier, b64url_decode, key_id
 
-    signer = TokenSigner("demo", secrets_list)
-    assert signer.verify(token, 1).status == "valid"
-    payload, _, _ = token.partition(".")
-    key, body = site_key(secrets_list[0], "demo"), payload.encode()
-    decoded = base64.urlsafe_b64decode(body + b"=" * (-len(body) % 4))
+    keys = PublicKeys.from_jwks(jwks)
+    verifier = TokenVerifier("demo", keys)
+    assert verifier.verify(token, 1).status == "valid"
+    header, payload, signature = token.split(".")
+    public, signed, raw_signature = keys[key_id(token)], f"{header}.{payload}".encode(), b64url_decode(signature)
+    decoded = b64url_decode(payload)
+    hmac_key = secrets.token_bytes(32)
 
-    def bare() -> None:
-        hmac.new(key, body, hashlib.sha256).digest()
+    def bare_ed25519() -> None:
+        public.verify(raw_signature, signed)
+
+    def bare_hmac() -> None:
+        hmac.new(hmac_key, signed, hashlib.sha256).digest()
         json.loads(decoded)
 
-    number, verify_best, bare_best = 20_000, float("inf"), float("inf")
+    cases = {"verify": lambda: TokenVerifier("demo", keys).verify(token, 1),
+             "remembered": lambda: verifier.verify(token, 1), "ed25519": bare_ed25519, "hmac": bare_hmac}
+    number = 5_000
+    best = dict.fromkeys(cases, float("inf"))
     for _ in range(5):
-        verify_best = min(verify_best, timeit.timeit(lambda: signer.verify(token, 1), number=number))
-        bare_best = min(bare_best, timeit.timeit(bare, number=number))
-    return verify_best / number * 1e6, bare_best / number * 1e6
+        for name, case in cases.items():
+            best[name] = min(best[name], timeit.timeit(case, number=number, timer=time.process_time))
+    return {name: seconds / number * 1e6 for name, seconds in best.items()}
 
 
 def main() -> None:
@@ -140,8 +154,8 @@ def main() -> None:
         env = {"DATABASE_URL": database_url, "REDIS_URL": REDIS_URL, "SECRET_KEYS": ",".join(secret_keys),
                "IP_PEPPER": secrets.token_urlsafe(16), "RATE_LIMIT_WRITES": "100000000/minute",
                "SITE_CACHE_SECONDS": "5"}
-        key, visitors, token = prepare(database_url, env, args.visitors)
-        verify_us, bare_hmac_us = in_process_verify_us(token, secret_keys)  # before the load: a quiet machine
+        key, visitors, token, jwks = prepare(database_url, env, args.visitors)
+        verify = in_process_verify_us(token, jwks)  # before the load: a quiet machine
         load = dict(seconds=args.seconds, connections=args.connections)
         server = dict(worker_class="gthread", threads=args.threads) if args.threads else dict(worker_class="sync")
         with contextlib.ExitStack() as servers:
@@ -177,9 +191,13 @@ def main() -> None:
     print(f"\nService core: gunicorn {workers}, PostgreSQL + Redis, wrk 1 thread x {args.connections} "
           f"connections x {args.seconds}s, best of {args.rounds} alternating rounds")
     print(table([["endpoint", "req/s", "p50 ms", "p99 ms", "x bare", "errors"], row(bare), *map(row, results)]))
-    print(f"\nin-process token verification: {verify_us:.1f} µs per call; a bare json.loads + HMAC-SHA256 "
-          f"of the same token: {bare_hmac_us:.1f} µs (x{verify_us / bare_hmac_us:.1f})")
-    print("targets: GET consent >= 0.60 x bare, POST consent >= 0.35 x bare, verification <= 20 µs")
+    print(f"\nin-process token verification, CPU per call (EdDSA JWT, tokens.TokenVerifier): {verify['verify']:.1f} µs "
+          f"for a token first seen, {verify['remembered']:.1f} µs for one seen before (claims remembered per token)")
+    print(f"  bare Ed25519 verify of the same token (the floor): {verify['ed25519']:.1f} µs")
+    print(f"  HMAC yardstick of the old tokens (json.loads + HMAC-SHA256 of the same bytes): {verify['hmac']:.1f} µs "
+          f"-> a first check costs x{verify['verify'] / verify['hmac']:.1f} that; paid once per token and process "
+          "(the guard: bench.guard_bench)")
+    print("targets: GET consent >= 0.60 x bare, POST consent >= 0.35 x bare")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """`make bench`: every benchmark, one after the other, each printing its own figures.
 
-    .venv/bin/python -m bench.run_all [core banner guard export scan]
+    .venv/bin/python -m bench.run_all [core banner verify guard export scan]
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from bench.support import ROOT
 BENCHMARKS = {
     "core": ["-m", "bench.core_bench", "--breakdown"],
     "banner": ["-m", "bench.banner_size"],
+    "verify": ["-m", "bench.banner_verify"],
     "guard": ["-m", "bench.guard_bench"],
     "export": ["-m", "bench.export_bench"],
     "scan": ["-m", "bench.scan_bench"],

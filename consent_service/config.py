@@ -5,6 +5,10 @@ variable with `_FILE` appended. In production (`CONSENT_ENV=production`) a missi
 start-up with an error naming the variable; in development a random one is generated once, kept in
 the instance folder (so restarts and several workers agree on it) and announced loudly when it is
 generated, not on every later start or command.
+
+`PUBLIC_URL`, the service's address as shops' pages reach it, is built into the banner and its
+configuration. Production requires it (https); in development it defaults to
+`http://127.0.0.1:$PORT`. It never comes from a request's Host.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 log = logging.getLogger(__name__)
 #: Database connections are replaced after this long: pooled ones, and the record store's writers.
@@ -63,6 +68,23 @@ def _dev_secret(instance_path: Path, name: str) -> str:
     return known[name]
 
 
+def _public_url(env: Mapping[str, str], production: bool) -> str:
+    """PUBLIC_URL checked: an absolute http(s) URL without query or fragment (https in production)."""
+    raw = (env.get("PUBLIC_URL") or "").strip()
+    if not raw:
+        if production:
+            raise ConfigError("PUBLIC_URL is required in production: the service's public https URL, built into "
+                              "banner.js (it is never taken from a request's Host)")
+        return f"http://127.0.0.1:{_int(env, 'PORT', 5000)}"
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment \
+            or "@" in parts.netloc:
+        raise ConfigError(f"PUBLIC_URL must be an absolute http(s) URL without user, query or fragment, not {raw!r}")
+    if production and parts.scheme != "https":
+        raise ConfigError("PUBLIC_URL must be an https URL in production")
+    return raw.rstrip("/")
+
+
 def database_uri(url: str) -> str:
     """Point PostgreSQL URLs at psycopg 3, whatever spelling the platform gives."""
     for prefix in ("postgres://", "postgresql://"):
@@ -94,7 +116,8 @@ class Settings:
     write_rate_limit: str = "60/minute;600/hour"
     api_key_cache_seconds: int = 10
     site_cache_seconds: int = 5
-    public_url: str | None = None
+    #: The service's public base URL: built into banner.js and /config (never the request's Host).
+    public_url: str = "http://127.0.0.1:5000"
     seal_batch_size: int = 1000
     seal_max_age_seconds: int = 300
     #: Prefix of every Redis key (cache, invalidation channel and rate limits), so several
@@ -140,7 +163,7 @@ class Settings:
             write_rate_limit=env.get("RATE_LIMIT_WRITES") or cls.write_rate_limit,
             api_key_cache_seconds=_int(env, "API_KEY_CACHE_SECONDS", cls.api_key_cache_seconds),
             site_cache_seconds=_int(env, "SITE_CACHE_SECONDS", cls.site_cache_seconds),
-            public_url=(env.get("PUBLIC_URL") or "").rstrip("/") or None,
+            public_url=_public_url(env, production),
             seal_batch_size=_int(env, "SEAL_BATCH_SIZE", cls.seal_batch_size),
             seal_max_age_seconds=_int(env, "SEAL_MAX_AGE_SECONDS", cls.seal_max_age_seconds),
             redis_prefix=env.get("REDIS_PREFIX") or cls.redis_prefix,

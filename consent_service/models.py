@@ -151,3 +151,21 @@ class AccessLogEntry(db.Model):
     details: Mapped[dict] = mapped_column(sa.JSON, default=dict)
     rows: Mapped[int | None] = mapped_column(sa.Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SigningKey(db.Model):
+    """One of a site's Ed25519 token-signing key pairs (migration 0003). The private key is stored
+    only wrapped under the service's key-encryption keys (keyring.py), bound to its kid and site."""
+
+    __tablename__ = "signing_keys"
+    __table_args__ = (sa.Index("ix_signing_keys_site", "site_id", "signs_from"),)
+
+    kid: Mapped[str] = mapped_column(sa.String(16), primary_key=True)
+    site_id: Mapped[str] = mapped_column(sa.ForeignKey("sites.id"))
+    public_key: Mapped[bytes] = mapped_column(sa.LargeBinary(32))
+    wrapped_private_key: Mapped[bytes] = mapped_column(sa.LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: Published from creation, signs from this time on (a rotation publishes ahead of signing).
+    signs_from: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: Stops verifying from this time on; never the only active key of a site.
+    retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -1,5 +1,5 @@
 """The objects one app shares between its requests, built from its settings: the Redis connection,
-the caches, the record store, the token signers and the automatic sealer. Each app has its own, so
+the caches, the record store, the sites' signing keys and the automatic sealer. Each app has its own, so
 two apps in one process (tests, the benchmark) never share state."""
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from .consents.recording import Choice, RecordedChoice, record_choice
 from .consents.store import DiscardingStore, RecordStore
 from .keyring import Keyring
 from .redis_store import RedisStore
+from .sites.signing_keys import SiteKeys, SiteKeysCache
 from .sites.state import SiteState, SiteStateCache
-from .tokens import TokenSigner
 
 
 class Services:
@@ -34,15 +34,15 @@ class Services:
         self.site_states = SiteStateCache(ttl_seconds=settings.site_cache_seconds)
         self.verified_keys = VerifiedKeyCache(ttl_seconds=settings.api_key_cache_seconds)
         self.auto_sealer = AutoSealer()
-        self._signers: dict[str, TokenSigner] = {}
+        #: Each site's token keys: issuer, verifier, public keys (sites/signing_keys.py).
+        self.site_keys = SiteKeysCache(self.keyring, ttl_seconds=settings.site_cache_seconds)
 
-    def signer(self, site_id: str) -> TokenSigner:
-        signer = self._signers.get(site_id)
-        if signer is None:
-            signer = self._signers[site_id] = TokenSigner(site_id, self.settings.secret_keys)
-        return signer
+    def keys(self, session: Session, site_id: str, token: object = None) -> SiteKeys:
+        """The site's signing keys; given the token about to be verified, they are read again when it
+        names a key this process has not loaded yet."""
+        return self.site_keys.get(session, site_id, token)
 
     def record(self, session: Session, site: SiteState, choice: Choice, now: datetime | None = None) -> RecordedChoice:
-        """Record a choice with this app's signer, store and cache (consents.recording.record_choice)."""
-        return record_choice(session, site, choice, signer=self.signer(site.id), store=self.record_store,
-                             cache=self.consent_cache, now=now)
+        """Record a choice with this app's keys, store and cache (consents.recording.record_choice)."""
+        return record_choice(session, site, choice, keys=self.keys(session, site.id, choice.token),
+                             store=self.record_store, cache=self.consent_cache, now=now)

@@ -15,11 +15,15 @@ Each server runs under gunicorn as a child process. Ctrl-C (or SIGTERM) stops wh
 started; when one of the two exits, the other keeps running, so "the service is down, the banner
 keeps the choice" can be tried by stopping the service alone (`kill <pid>` with the pid printed at
 start, or run the two in two terminals).
+
+The shop's process gets none of the service's secrets: its guard checks tokens with the site's
+public keys, fetched from the service's JWKS.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -37,6 +41,9 @@ DEMO_TOML = ROOT / "sites" / "demo.toml"
 REFERENCE_SHOP_PORT = 8000
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 MODES = ("both", "service", "shop")
+#: The service's own settings: never in the shop's environment.
+SERVICE_ONLY = ("SECRET_KEYS", "SECRET_KEYS_FILE", "IP_PEPPER", "IP_PEPPER_FILE", "DATABASE_URL", "REDIS_URL",
+                "CONSENT_INSTANCE_PATH")
 
 
 def move_to_port(url: str, port: int) -> str:
@@ -82,7 +89,8 @@ def prepare_service(shop_port: int) -> list[str]:
     app = create_app()
     with app.app_context():
         upgrade()
-        results = sync_declarations(db.session, [declaration])
+        shared = app.extensions["consent"]
+        results = sync_declarations(db.session, [declaration], shared.site_states, shared.keyring)
         db.engine.dispose()
     origins = ", ".join(declaration.settings["origins"])
     return [f"{result.summary()}; origins {origins}" for result in results]
@@ -129,6 +137,13 @@ def _stop(processes: dict[str, subprocess.Popen[bytes]]) -> None:
             process.wait()
 
 
+def service_instance_path() -> Path:
+    """The service's instance folder, where its development secrets are kept (as Flask finds it)."""
+    from flask import Flask
+
+    return Path(Flask("consent_service", instance_relative_config=True).instance_path)
+
+
 def _port(name: str, default: int) -> int:
     raw = os.environ.get(name) or str(default)
     if not raw.isdigit() or not 0 < int(raw) < 65536:
@@ -139,7 +154,6 @@ def _port(name: str, default: int) -> int:
 def main(argv: list[str] | None = None) -> int:
     from consent_service.config import ConfigError, Settings
     from consent_service.sites.declaration import SiteFileError
-    from examples.demo_shop import service_instance_path
 
     args = sys.argv[1:] if argv is None else argv
     mode = args[0] if args else "both"
@@ -164,7 +178,8 @@ def main(argv: list[str] | None = None) -> int:
     service_url = f"http://127.0.0.1:{port}"
     shop_url = f"http://127.0.0.1:{shop_port}"
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "CONSENT_INSTANCE_PATH": str(instance)}
-    shop_env = {**env, "CONSENT_SERVICE_URL": service_url}
+    shop_env = {name: value for name, value in env.items() if name not in SERVICE_ONLY}
+    shop_env.update(CONSENT_SERVICE_URL=service_url, DEMO_SHOP_SECRET_KEY=secrets.token_urlsafe(32))
     names = {"consent service": ("service", service_url), "demo shop": ("shop", shop_url)}
     running: dict[str, subprocess.Popen[bytes]] = {}
     started: dict[str, subprocess.Popen[bytes]] = {}

@@ -38,3 +38,9 @@ curl -sS --fail-with-body -H "Authorization: Bearer $KEY" -H 'Content-Type: appl
   -d "{\"token\": \"$TOKEN\"}" "$SERVICE/v1/sites/demo/tokens/verify"
 echo
 # -> {"status": "valid", …}: what the token says, checked against the current policy version
+
+# 5. Or verify it in your backend with the site's public keys only (any JOSE library: EdDSA, the
+#    audience is the site id): the JWKS the guard and the banner use.
+curl -sS --fail-with-body "$SERVICE/v1/sites/demo/jwks.json"
+echo
+# -> {"keys": [{"kty": "OKP", "crv": "Ed25519", "kid": "…", "x": "…", "alg": "EdDSA", "use": "sig"}]}

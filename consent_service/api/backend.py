@@ -40,4 +40,5 @@ def verify_token(site_id: str) -> Response:
     require_key(site_id, "read")
     site = get_site(site_id)
     token = load_json(_verify_request)["token"]
-    return json_response(services().signer(site.id).verify(token, current_policy_version=site.version).to_dict())
+    verifier = services().keys(db.session, site.id, token).verifier
+    return json_response(verifier.verify(token, current_policy_version=site.version).to_dict())

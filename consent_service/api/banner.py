@@ -1,14 +1,17 @@
-"""Public endpoints the banner calls from shop pages: its script, its configuration and the
-recording of a choice. Only the site's own origins may record; writes are rate limited per
-desensitized IP address."""
+"""Public endpoints the banner calls from shop pages: its script, its configuration, the site's
+public keys, the recording of a choice and, for browsers without Ed25519 in WebCrypto, a token
+check. Only the site's own origins may record or check; both are rate limited per desensitized IP
+address. Nothing served is built from the request's Host: the service's URL is PUBLIC_URL."""
 
 from __future__ import annotations
+
+import json
 
 from flask import Response, current_app, jsonify, request
 from flask_smorest import Blueprint
 
 from ..banner.bundle import not_found_script, render_banner
-from ..consents.recording import Choice
+from ..consents.recording import Choice, RecordedChoice
 from ..errors import NotFound
 from ..extensions import db, limiter
 from ..times import iso
@@ -16,10 +19,11 @@ from .body import load_json
 from .context import client_ip_hash, get_site, json_response, service_url, services, write_rate_limit
 from .cors import cors, cors_for_site_origins, preflight, require_origin
 from .openapi import documented
-from .schemas import ConsentRequestSchema, ConsentResponseSchema
+from .schemas import ConsentDecisionSchema, ConsentRequestSchema, ConsentResponseSchema, TokenVerifyRequestSchema
 
 blp = Blueprint("banner", __name__, url_prefix="/v1/sites", description="Called by the banner on shop pages.")
 _consent_request = ConsentRequestSchema()
+_check_request = TokenVerifyRequestSchema()
 PREFLIGHT_HEADERS = {
     "Access-Control-Allow-Methods": "POST, GET, DELETE",
     "Access-Control-Allow-Headers": "Content-Type, X-Consent-Token",
@@ -31,6 +35,7 @@ blp.after_request(cors_for_site_origins)
 
 
 @blp.route("/<site_id>/consents", methods=["OPTIONS"])
+@blp.route("/<site_id>/tokens/check", methods=["OPTIONS"])
 @blp.doc(summary="CORS preflight: succeeds for the site's origins only")
 def preflight_consents(site_id: str) -> Response:
     return preflight(site_id, PREFLIGHT_HEADERS)
@@ -40,7 +45,7 @@ def preflight_consents(site_id: str) -> Response:
 @limiter.limit(write_rate_limit, key_func=client_ip_hash, methods=["POST"])
 @documented(blp, body=ConsentRequestSchema, errors=(400, 403, 409, 413, 415, 422, 429), responses={
     201: (ConsentResponseSchema, "Recorded; the token goes in the consent cookie"),
-    200: (ConsentResponseSchema, "Replay of a known client_record_id"),
+    200: (ConsentResponseSchema, "Replay of a known client_record_id (the token only to that visitor's own token)"),
 })
 def post_consent(site_id: str) -> Response:
     """Record a visitor's choice and return its signed token.
@@ -57,14 +62,41 @@ def post_consent(site_id: str) -> Response:
     )
     shared = services()
     recorded = shared.record(db.session, site, choice)
-    response = json_response({
-        "record_id": recorded.record_id, "visitor_id": recorded.visitor_id, "token": recorded.token,
-        "expires_at": iso(recorded.expires_at), "policy_version": recorded.policy_version,
-        "choices": recorded.choices,
-    }, status=200 if recorded.replayed else 201)
+    response = json_response(_recorded_body(recorded), status=200 if recorded.replayed else 201)
     if not recorded.replayed:
         _seal_when_due(response, site.id)
     return cors(response, origin)
+
+
+def _recorded_body(recorded: RecordedChoice) -> dict[str, object]:
+    body: dict[str, object] = {
+        "record_id": recorded.record_id, "expires_at": iso(recorded.expires_at),
+        "policy_version": recorded.policy_version, "choices": recorded.choices, "replayed": recorded.replayed,
+    }
+    if recorded.token is not None:  # a replay to a caller that is not that visitor carries neither
+        body.update(visitor_id=recorded.visitor_id, token=recorded.token)
+    return body
+
+
+@blp.route("/<site_id>/tokens/check", methods=["POST"], provide_automatic_options=False)
+@limiter.limit(write_rate_limit, key_func=client_ip_hash, methods=["POST"])
+@documented(blp, body=TokenVerifyRequestSchema, errors=(400, 403, 404, 413, 415, 422, 429),
+            responses={200: (ConsentDecisionSchema, "What the token says and whether it holds")})
+def check_token(site_id: str) -> Response:
+    """Verify a consent token for the banner in a browser without Ed25519 in WebCrypto (it asks once
+    per session, before it runs anything held back). Anyone can do the same with the JWKS."""
+    site = get_site(site_id)
+    origin = require_origin(site)
+    token = load_json(_check_request)["token"]
+    verifier = services().keys(db.session, site.id, token).verifier
+    response = json_response(verifier.verify(token, current_policy_version=site.version).to_dict())
+    response.headers["Cache-Control"] = "no-store"
+    return cors(response, origin)
+
+
+def _banner_config(site_id: str) -> dict[str, object]:
+    site = get_site(site_id)
+    return site.banner_config(service_url(), services().keys(db.session, site.id).public.inline())
 
 
 def _seal_when_due(response: Response, site_id: str) -> None:
@@ -89,8 +121,7 @@ def _seal_when_due(response: Response, site_id: str) -> None:
 @blp.route("/<site_id>/config", methods=["GET"])
 @blp.doc(summary="The site's banner configuration as JSON")
 def get_config(site_id: str) -> Response:
-    site = get_site(site_id)
-    response = jsonify(site.banner_config(service_url()))
+    response = jsonify(_banner_config(site_id))
     response.headers["Cache-Control"] = "public, max-age=60"
     response.headers["Access-Control-Allow-Origin"] = "*"
     response.add_etag()
@@ -101,12 +132,12 @@ def get_config(site_id: str) -> Response:
 @blp.doc(summary="The banner script with the site's configuration built in")
 def get_banner(site_id: str) -> Response:
     try:
-        site = get_site(site_id)
+        config = _banner_config(site_id)
     except NotFound:
         response = Response(not_found_script(site_id), status=404, mimetype="application/javascript")
         response.headers["Cache-Control"] = "no-store"
         return response
-    bundle = render_banner(site.banner_config(service_url()))
+    bundle = render_banner(config)
     headers = {
         "ETag": bundle.etag, "Vary": "Accept-Encoding",
         "Cache-Control": "public, max-age=300, stale-while-revalidate=86400",
@@ -126,3 +157,18 @@ def get_banner(site_id: str) -> Response:
     if encoding:
         response.headers["Content-Encoding"] = encoding
     return response
+
+
+@blp.route("/<site_id>/jwks.json", methods=["GET"])
+@blp.doc(summary="The site's public token keys as a JWKS (RFC 7517; OKP/Ed25519, EdDSA)")
+def get_jwks(site_id: str) -> Response:
+    """Every active key of the site, including one published ahead of signing. Verify a token with
+    any JOSE library: algorithm EdDSA only, audience the site id, key chosen by the token's kid."""
+    site = get_site(site_id)
+    document = services().keys(db.session, site.id).public.jwks()
+    response = Response(json.dumps(document, separators=(",", ":"), sort_keys=True),
+                        mimetype="application/jwk-set+json")
+    response.headers["Cache-Control"] = "public, max-age=300"
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    response.add_etag()
+    return response.make_conditional(request)

@@ -53,7 +53,9 @@ def require_key(site_id: str, scope: str) -> Caller:
 
 
 def service_url() -> str:
-    return services().settings.public_url or request.host_url.rstrip("/")
+    """The service's public URL (PUBLIC_URL, or the development default): never the request's Host,
+    which a client or a poisoned cache entry would choose."""
+    return services().settings.public_url
 
 
 def write_rate_limit() -> str:

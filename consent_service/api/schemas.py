@@ -52,8 +52,9 @@ class ConsentRequestSchema(Schema):
 
 class ConsentResponseSchema(Schema):
     record_id = fields.String()
-    visitor_id = fields.String()
-    token = fields.String()
+    visitor_id = fields.String(metadata={"description": "absent on a replay to a caller without that visitor's token"})
+    token = fields.String(metadata={"description": "absent on a replay to a caller without that visitor's token"})
+    replayed = fields.Boolean()
     expires_at = fields.DateTime()
     policy_version = fields.Integer()
     choices = fields.Dict(keys=fields.String(), values=fields.Boolean())

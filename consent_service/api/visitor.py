@@ -47,7 +47,8 @@ def _as_visitor(site_id: str, action: Callable[[str, str], Response]) -> Respons
     """Resolve site, origin and token, then run the action for that visitor."""
     site = get_site(site_id)
     _check_origin(site)
-    visitor_id = visitor_from_token(services().signer(site.id), request.headers.get(CONSENT_HEADER))
+    token = request.headers.get(CONSENT_HEADER)
+    visitor_id = visitor_from_token(services().keys(db.session, site.id, token).verifier, token)
     return action(site.id, visitor_id)
 
 

@@ -40,6 +40,7 @@ MODULES = (
     "held-back.js",
     "language.js",
     "records.js",
+    "verify.js",
     "state.js",
     "ui.js",
     "api.js",
@@ -48,6 +49,9 @@ MODULES = (
 #: Bumped by hand on behaviour changes; the build adds a digest of the sources.
 BANNER_RELEASE = "1"
 _CONFIG_SLOT = "__CONSENT_CONFIG__"
+#: Configuration the banner never reads, left out of the script (it stays in /config): every byte
+#: is sent on every page view.
+NOT_INLINED = ("policy_hash",)
 
 
 @dataclass(frozen=True)
@@ -124,7 +128,7 @@ def render_banner(config: dict[str, Any]) -> BannerBundle:
 
     Rendered and compressed once per distinct configuration; later calls return the cached bundle.
     """
-    return _render(canonical_config(config))
+    return _render(canonical_config({key: value for key, value in config.items() if key not in NOT_INLINED}))
 
 
 def not_found_script(site_id: str) -> bytes:

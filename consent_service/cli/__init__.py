@@ -4,6 +4,7 @@
     consent-service sites sync sites/*.toml         publish site declarations
     consent-service keys create --site S --scope read|export|admin
     consent-service keys list --site S / keys revoke KEY_ID
+    consent-service signing-keys list|rotate|jwks --site S / signing-keys retire --site S KID / rewrap
     consent-service export --site S [--since …] [--until …] [--format csv] > file
     consent-service proof seal [--site S] [--all-pending] / proof verify --site S
     consent-service purge --site S [--dry-run]
@@ -19,7 +20,7 @@ import click
 from flask.cli import FlaskGroup
 
 from ..app import create_app
-from . import compliance, keys, sites
+from . import compliance, keys, signing_keys, sites
 
 
 @click.group(cls=FlaskGroup, create_app=lambda: create_app(), add_version_option=False)
@@ -29,6 +30,7 @@ def main() -> None:
 
 main.add_command(sites.sites)
 main.add_command(keys.keys)
+main.add_command(signing_keys.signing_keys)
 main.add_command(compliance.export_command)
 main.add_command(compliance.proof_group)
 main.add_command(compliance.purge_command)

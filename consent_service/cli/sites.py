@@ -31,5 +31,5 @@ def sites_sync(paths: tuple[str, ...]) -> None:
             raise click.ClickException(f"{path}: site.id {declaration.site_id!r} is also declared in "
                                        f"{seen[declaration.site_id]}")
         seen[declaration.site_id] = path
-    for result in sync_declarations(db.session, declarations, services().site_states):
+    for result in sync_declarations(db.session, declarations, services().site_states, services().keyring):
         click.echo(result.summary())

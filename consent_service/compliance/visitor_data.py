@@ -21,18 +21,18 @@ from ..crypto import FieldCipher
 from ..errors import Unauthorized
 from ..models import ConsentRecord, VisitorKey
 from ..times import iso
-from ..tokens import TokenSigner
+from ..tokens import TokenVerifier
 from .access_log import log_access
 
 HISTORY_LIMIT = 1000
 
 
-def visitor_from_token(signer: TokenSigner, token: str | None) -> str:
+def visitor_from_token(verifier: TokenVerifier, token: str | None) -> str:
     """The visitor a token names, if the token is this site's (expired or outdated is fine: the
     signature proves who it is). Anything else is a 401."""
     if not token:
         raise Unauthorized("missing_token", "send the visitor's current token in X-Consent-Token")
-    check = signer.verify(token)
+    check = verifier.verify(token)
     if check.status == "invalid" or not check.visitor_id:
         raise Unauthorized("invalid_token", "the token is not a valid token of this site")
     return check.visitor_id

@@ -1,5 +1,5 @@
 """Recording a visitor's choice: check it against the site's current policy, write it as a new
-append-only record with its proof, and sign the visitor's new token. Plain functions over a
+append-only record with its proof, and sign the visitor's new token with the site's key. Plain functions over a
 SQLAlchemy session: the API, the CLI and the tests all call these, and none sees a Flask request."""
 
 from __future__ import annotations
@@ -17,9 +17,10 @@ from ..crypto import new_key
 from ..errors import Conflict, ServiceError
 from ..ids import new_id
 from ..models import ConsentRecord
+from ..sites.signing_keys import SiteKeys
 from ..sites.state import SiteState
 from ..times import utcnow
-from ..tokens import TokenSigner
+from ..tokens import TokenIssuer
 from .cache import ConsentCache, summary_of
 from .record_crypto import protect_record
 from .store import RecordStore
@@ -44,9 +45,12 @@ class Choice:
 
 @dataclass
 class RecordedChoice:
+    """A stored choice. `visitor_id` and `token` are None only for a replay by a caller who did not
+    prove to be that visitor (see `_replay`)."""
+
     record_id: str
-    visitor_id: str
-    token: str
+    visitor_id: str | None
+    token: str | None
     expires_at: datetime
     policy_version: int
     choices: dict[str, bool]
@@ -100,16 +104,17 @@ def _language(site: SiteState, requested: str | None) -> str:
     raise ServiceError("unknown_language", f"language must be one of {', '.join(site.languages)}")
 
 
-def record_choice(session: Session, site: SiteState, choice: Choice, *, signer: TokenSigner, store: RecordStore,
+def record_choice(session: Session, site: SiteState, choice: Choice, *, keys: SiteKeys, store: RecordStore,
                   cache: ConsentCache | None = None, now: datetime | None = None) -> RecordedChoice:
     """Store a choice as a new append-only record and sign the visitor's new token.
 
     Without a token whose signature is this site's, a new visitor id is issued: nobody can change
-    another visitor's consent. A repeated `client_record_id` returns the record already stored.
+    another visitor's consent. A repeated `client_record_id` answers with the record already stored
+    (and its token only to that visitor's own token, see `_replay`).
     """
     visitor_id = None
     if choice.token is not None:
-        check = signer.verify(choice.token)
+        check = keys.verifier.verify(choice.token)
         if check.status == "invalid":
             raise ServiceError("invalid_token", "the token is not a valid token of this site; "
                                "send the choice without it to start afresh")
@@ -139,26 +144,34 @@ def record_choice(session: Session, site: SiteState, choice: Choice, *, signer: 
     protect_record(row, key or fresh_key, {"page_url": page_url, "user_agent": choice.user_agent})
 
     if not store.insert(session, row, fresh_key):
-        return _replay(session, site, signer, choice, None if new_visitor else visitor_id)
+        return _replay(session, site, keys.issuer, choice, None if new_visitor else visitor_id)
 
     if cache is not None:
         cache.put(site.id, visitor_id, summary_of(row), new_visitor=new_visitor)
     return RecordedChoice(
         record_id=record_id, visitor_id=visitor_id, expires_at=expires_at, policy_version=site.version,
-        choices=row["choices"], token=_sign(signer, visitor_id, site.version, row["choices"],
+        choices=row["choices"], token=_sign(keys.issuer, visitor_id, site.version, row["choices"],
                                             record_id, expires_at),
     )
 
 
-def _sign(signer: TokenSigner, visitor_id: str, version: int, choices: dict[str, bool], record_id: str,
+def _sign(issuer: TokenIssuer, visitor_id: str, version: int, choices: dict[str, bool], record_id: str,
           expires_at: datetime) -> str:
-    return signer.issue(visitor_id=visitor_id, policy_version=version,
+    return issuer.issue(visitor_id=visitor_id, policy_version=version,
                         granted=[c for c, v in choices.items() if v], record_id=record_id,
                         expires_at=int(expires_at.timestamp()))
 
 
-def _replay(session: Session, site: SiteState, signer: TokenSigner, choice: Choice,
+def _replay(session: Session, site: SiteState, issuer: TokenIssuer, choice: Choice,
             visitor_id: str | None) -> RecordedChoice:
+    """The answer to a `client_record_id` already stored.
+
+    A client_record_id is no credential: it travels in every export line. So the stored record's
+    token (and its visitor id) go back only to a caller whose own valid token names that visitor.
+    Anyone else repeating the same choice learns that it is stored (`replayed`, no token, no visitor
+    id): the banner then sends the choice again as a fresh record, so a new visitor whose first
+    answer was lost still ends up with a token of its own.
+    """
     existing = session.execute(sa.select(ConsentRecord).where(
         ConsentRecord.site_id == site.id, ConsentRecord.client_record_id == choice.client_record_id,
     )).scalar_one()
@@ -168,9 +181,13 @@ def _replay(session: Session, site: SiteState, signer: TokenSigner, choice: Choi
     if not (same_visitor and same_choice):
         raise Conflict("client_record_id_conflict",
                        "this client_record_id was already used for a different choice")
+    if visitor_id is None:
+        return RecordedChoice(record_id=existing.id, visitor_id=None, token=None, expires_at=existing.expires_at,
+                              policy_version=existing.policy_version, choices=dict(existing.choices),
+                              replayed=True)
     return RecordedChoice(
         record_id=existing.id, visitor_id=existing.visitor_id, expires_at=existing.expires_at,
         policy_version=existing.policy_version, choices=dict(existing.choices), replayed=True,
-        token=_sign(signer, existing.visitor_id, existing.policy_version, dict(existing.choices),
+        token=_sign(issuer, existing.visitor_id, existing.policy_version, dict(existing.choices),
                     existing.id, existing.expires_at),
     )

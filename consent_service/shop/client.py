@@ -6,18 +6,26 @@ a connect and a read timeout, does not retry on the hot path, and fails closed: 
 not answer, answers with an error, or answers something unreadable, the result grants `necessary`
 only and says why in `error`. Answers are the one shape of decision.py (`ConsentDecision`), with
 status `unavailable` for that stand-in.
+
+Given the site's public keys (`keys=`: a JWKS file, the site file, a JWKS document, or "service" for
+the service's JWKS, fetched with its ETag and the last good copy kept), `verify_token` checks tokens
+locally instead of asking.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+import time
+from typing import Any, Literal
 from urllib.parse import quote
 
 import urllib3
 
 from ..decision import ConsentDecision
+from ..tokens import TokenVerifier, key_id
+from .keys import KeySource, load_keys, service_keys
+from .remote import RemoteDocument
 
 log = logging.getLogger(__name__)
 
@@ -25,23 +33,55 @@ log = logging.getLogger(__name__)
 class ConsentClient:
     """Ask the consent service about a visitor's consent, with an API key of the `read` scope."""
 
-    def __init__(self, service_url: str, site_id: str, api_key: str, *, connect_timeout: float = 0.5,
-                 read_timeout: float = 1.0, pool_size: int = 10) -> None:
+    def __init__(self, service_url: str, site_id: str, api_key: str | None = None, *,
+                 keys: KeySource | Literal["service"] | None = None, connect_timeout: float = 0.5,
+                 read_timeout: float = 1.0, pool_size: int = 10, keys_refresh_seconds: float = 300.0) -> None:
         self.base = f"{service_url.rstrip('/')}/v1/sites/{quote(site_id, safe='')}"
-        self._headers = {"Authorization": f"Bearer {api_key}", "Accept": "application/json",
-                         "User-Agent": "consent-service-client"}
+        self._headers = {"Accept": "application/json", "User-Agent": "consent-service-client"}
+        if api_key:
+            self._headers["Authorization"] = f"Bearer {api_key}"
         self._http = urllib3.PoolManager(
             maxsize=pool_size, block=False, retries=False,
             timeout=urllib3.Timeout(connect=connect_timeout, read=read_timeout),
         )
+        self.keys_refresh_seconds = keys_refresh_seconds
+        self._verifier: TokenVerifier | None = None
+        self._remote_keys: RemoteDocument[TokenVerifier] | None = None
+        self._keys_tried_at = 0.0
+        if keys == "service":
+            self._remote_keys = service_keys(service_url, site_id, timeout=read_timeout, http=self._http)
+        elif keys is not None:
+            self._verifier = TokenVerifier(site_id, load_keys(keys, site_id))
 
     def visitor_consent(self, visitor_id: str) -> ConsentDecision:
         """The visitor's current consent (`GET .../visitors/<id>/consent`)."""
         return self._call("GET", f"/visitors/{quote(visitor_id, safe='')}/consent")
 
-    def verify_token(self, token: str) -> ConsentDecision:
-        """Have the service verify a preference token (`POST .../tokens/verify`)."""
-        return self._call("POST", "/tokens/verify", {"token": token})
+    def verify_token(self, token: str, policy_version: int | None = None) -> ConsentDecision:
+        """Verify a preference token: locally with the site's public keys when the client has them
+        (then `policy_version`, the current one, makes an older token `outdated`), else by the
+        service (`POST .../tokens/verify`, which knows the current version)."""
+        if self._remote_keys is None and self._verifier is None:
+            return self._call("POST", "/tokens/verify", {"token": token})
+        verifier = self._local_verifier(token)
+        if verifier is None:
+            return _unavailable(f"the site's public keys are not known yet ({self._remote_keys.last_error})"
+                                if self._remote_keys is not None else "no public keys")
+        return verifier.verify(token, policy_version)
+
+    def _local_verifier(self, token: str) -> TokenVerifier | None:
+        """The verifier, its JWKS refreshed when stale or when the token names a key it lacks (at most
+        every 5 seconds while the service does not answer)."""
+        remote = self._remote_keys
+        if remote is None:
+            return self._verifier
+        now = time.time()
+        stale = remote.value is None or remote.fetched_at is None or now - remote.fetched_at > self.keys_refresh_seconds
+        unknown = remote.value is not None and key_id(token) not in remote.value.keys
+        if (stale or unknown) and now - self._keys_tried_at >= 5.0:
+            self._keys_tried_at = now
+            remote.refresh()
+        return remote.value
 
     def close(self) -> None:
         self._http.clear()

@@ -1,11 +1,8 @@
-"""A site's cookie declarations compiled for the guard: which category a cookie name belongs to,
-and whether a `Set-Cookie` deletes its cookie. Pure standard library."""
+"""A site's cookie declarations compiled for the guard: which category a cookie name belongs to.
+Pure standard library. (Whether a `Set-Cookie` deletes its cookie is set_cookie.py's question.)"""
 
 from __future__ import annotations
 
-import email.utils
-import re
-import time
 import tomllib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -84,28 +81,3 @@ class CookieRules:
         return cls((c["id"] for c in config["categories"]), config["cookies"],
                    cookie_name=config["cookie"]["name"], cookie_domain=config["cookie"].get("domain") or "",
                    policy_version=int(config["policy_version"]), source="service config")
-
-
-_MAX_AGE = re.compile(r";\s*max-age\s*=\s*([^;]*)", re.IGNORECASE)
-
-
-def is_deletion(set_cookie: str, now: float | None = None) -> bool:
-    """True when a Set-Cookie value deletes its cookie: Max-Age <= 0 or an Expires in the past."""
-    match = _MAX_AGE.search(set_cookie)
-    if match is not None:
-        # Max-Age wins over Expires (RFC 6265 5.3 step 3); an unreadable one is ignored.
-        try:
-            return int(match.group(1).strip()) <= 0
-        except ValueError:
-            pass
-    if "xpires" not in set_cookie and "XPIRES" not in set_cookie:
-        return False
-    for attribute in set_cookie.split(";")[1:]:
-        key, _, value = attribute.partition("=")
-        if key.strip().lower() == "expires":
-            try:
-                moment = email.utils.parsedate_to_datetime(value.strip())
-            except (TypeError, ValueError, IndexError):
-                return False
-            return moment.timestamp() <= (time.time() if now is None else now)
-    return False

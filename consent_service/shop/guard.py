@@ -2,28 +2,33 @@
 has not allowed.
 
 It wraps any WSGI application (Flask, Django, a bare callable). On each request it reads the
-`consent` cookie, verifies the signed token locally (no network), and puts the decision in the WSGI
-environ (`consent.decision`, `consent.gpc`). On the way out it removes every `Set-Cookie` of a cookie
-declared in a category the visitor has not granted:
+`consent` cookie, verifies the token locally against the site's *public* keys (no network, no
+service secret), and puts the decision in the WSGI environ (`consent.decision`, `consent.gpc`). On
+the way out it removes every `Set-Cookie` of a cookie declared in a category the visitor has not
+granted:
 
 - cookies of the `necessary` category always pass, and so does the consent cookie itself;
-- a `Set-Cookie` that deletes a cookie (`Max-Age=0` or an `Expires` in the past) always passes;
+- a `Set-Cookie` that certainly deletes its cookie, read as a browser reads it (set_cookie.py), passes;
 - a cookie declared nowhere follows the `undeclared` policy: `block` (default), `allow` or `report`;
 - every removal (and every reported cookie) is logged once per cookie name and counted;
 - cookies the browser still sends from a category the visitor's valid token refuses (set before a
-  withdrawal, or HttpOnly ones the banner cannot reach) are expired with `Max-Age=0`.
+  withdrawal, or HttpOnly ones the banner cannot reach) are expired with `Max-Age=0`;
+- a token that does not verify (edited, spliced, another site's, a retired key's) or has expired is
+  a refusal: the consent cookie is deleted and every non-necessary cookie the browser sends is
+  expired. An outdated one (an older policy version) grants nothing but stays, and so do cookies.
 
 It also re-issues a valid `consent` cookie from the shop's own origin with the token's full
 lifetime, because browsers cap the life of cookies written by scripts (Safari: 7 days).
 
 Declarations come from the site's TOML file (`declarations="sites/shop.toml"`) or from the service's
-config endpoint (`service_url=...`), fetched with `ETag`, cached and refreshed in a background thread.
-A TOML file does not know the current policy version, so without `policy_version=` every version is
-accepted (signature, site and expiry are still enforced); the config endpoint carries the version,
-and a token for an older one then counts as "outdated": no consent.
+config endpoint (`service_url=...`); public keys from a JWKS file, the site file (which names its
+JWKS file) or the service's JWKS; remote documents are fetched with `ETag`, cached and refreshed in
+a background thread. A TOML file does not know the current policy version, so without
+`policy_version=` every version is accepted (signature, site and expiry are still enforced); the
+config endpoint carries the version, and a token for an older one then counts as "outdated".
 
-This module needs neither Flask nor a database; `urllib3` is imported only for the config endpoint.
-Its decision is the one shape of decision.py, as the backend API and the client answer it.
+This module needs neither Flask nor a database; `urllib3` is imported only for the service's
+documents. Its decision is the one shape of decision.py, as the backend API and the client answer it.
 """
 
 from __future__ import annotations
@@ -41,9 +46,11 @@ from typing import Any, Literal
 
 from ..cookie_patterns import NECESSARY
 from ..decision import NECESSARY_ONLY, ConsentDecision
-from ..tokens import TokenSigner
-from .cookie_rules import CookieRules, is_deletion
-from .declarations import ServiceDeclarations
+from ..tokens import TokenVerifier, key_id
+from .cookie_rules import CookieRules
+from .keys import KeySource, load_keys, service_keys
+from .remote import CacheFile, Refresher, RemoteDocument, site_url
+from .set_cookie import cookie_name, is_deletion, request_cookie_names
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +61,9 @@ GPC_KEY = "consent.gpc"
 UndeclaredPolicy = Literal["block", "allow", "report"]
 _UNDECLARED_POLICIES = ("block", "allow", "report")
 _CACHE_LIMIT = 4096
+_WSP = " \t"
+#: Without any copy of the keys there is no telling a good token from a forged one.
+KEYS_UNKNOWN = ConsentDecision("unavailable", error="the site's public keys are not known yet")
 
 
 def consent_decision(environ: Mapping[str, Any]) -> ConsentDecision:
@@ -61,33 +71,36 @@ def consent_decision(environ: Mapping[str, Any]) -> ConsentDecision:
     decision = environ.get(DECISION_KEY)
     if isinstance(decision, ConsentDecision):
         return decision
-    return ConsentDecision("none", gpc=environ.get("HTTP_SEC_GPC", "").strip() == "1")
+    return ConsentDecision("none", gpc=environ.get("HTTP_SEC_GPC", "").strip(_WSP) == "1")
 
 
 @dataclass
 class GuardStats:
-    """Counters: cookies removed (by name) and undeclared cookies reported (by name)."""
+    """Counters: cookies removed and undeclared cookies reported (by name), consent cookies re-issued,
+    and tokens refused as invalid."""
 
     removed: Counter[str] = field(default_factory=Counter)
     reported: Counter[str] = field(default_factory=Counter)
     reissued: int = 0
+    invalid_tokens: int = 0
 
     def snapshot(self) -> dict[str, Any]:
         return {"removed": dict(self.removed), "reported": dict(self.reported),
                 "removed_total": sum(self.removed.values()), "reported_total": sum(self.reported.values()),
-                "reissued": self.reissued}
+                "reissued": self.reissued, "invalid_tokens": self.invalid_tokens}
 
 
 class ConsentGuard:
     """WSGI middleware enforcing a site's cookie declarations against the visitor's signed consent.
 
     Give exactly one source of declarations: `declarations` (the path of the site's TOML file, or
-    CookieRules) or `service_url` (the consent service; the config endpoint is used). `secrets` is the
-    service's `SECRET_KEYS` list, newest first. `necessary_cookies` are names that always pass, also
-    while no declarations are known.
+    CookieRules) or `service_url` (the consent service; its config endpoint is used). `keys` are the
+    site's public keys (see shop/keys.py: a JWKS file, a JWKS document or PublicKeys); without it they
+    come from the site file's `[site] jwks` file, or from the service's JWKS with `service_url`.
+    `necessary_cookies` are names that always pass, also while no declarations are known.
     """
 
-    def __init__(self, app: Callable[..., Any], *, site_id: str, secrets: Iterable[str] | str,
+    def __init__(self, app: Callable[..., Any], *, site_id: str, keys: KeySource | None = None,
                  declarations: CookieRules | str | Path | None = None, service_url: str | None = None,
                  policy_version: int | None = None, undeclared: UndeclaredPolicy = "block",
                  necessary_cookies: Iterable[str] = (), reissue: bool = True, expire_refused: bool = True,
@@ -97,8 +110,6 @@ class ConsentGuard:
             raise ValueError(f"undeclared must be one of {', '.join(_UNDECLARED_POLICIES)}, not {undeclared!r}")
         if (declarations is None) == (service_url is None):
             raise ValueError("give exactly one of declarations (a site file) or service_url")
-        if isinstance(secrets, str):
-            secrets = secrets.split(",")
         self.app = app
         self.site_id = site_id
         self.undeclared = undeclared
@@ -106,23 +117,39 @@ class ConsentGuard:
         self.reissue = reissue
         self.expire_refused = expire_refused
         self.stats = GuardStats()
-        self._signer = TokenSigner(site_id, [s.strip() for s in secrets])
         self._checks: dict[str, ConsentDecision] = {}
+        self._checked_with: TokenVerifier | None = None
         # Valid decisions by (token, GPC, declarations): a visitor's next request with the same
         # cookie skips rebuilding it; expiry is still checked on every request.
         self._valid: dict[tuple[str, bool, CookieRules | None], ConsentDecision] = {}
         self._logged: set[tuple[str, str]] = set()
         self._lock = threading.Lock()
         self._static: CookieRules | None = None
-        self.service: ServiceDeclarations | None = None
+        self._static_verifier: TokenVerifier | None = None
+        self.service: RemoteDocument[CookieRules] | None = None
+        self.service_keys: RemoteDocument[TokenVerifier] | None = None
+        self.refresher: Refresher | None = None
+        self._started = False
+        if keys is None and service_url is None and not isinstance(declarations, (str, Path)):
+            raise ValueError("give keys= (a JWKS file or document) with declarations that are not a site file")
+        if keys is not None:
+            self._static_verifier = TokenVerifier(site_id, load_keys(keys, site_id))
+        elif service_url is None:
+            self._static_verifier = TokenVerifier(site_id, load_keys(declarations, site_id))  # type: ignore[arg-type]
         if declarations is not None:
             self._static = (declarations if isinstance(declarations, CookieRules)
                             else CookieRules.from_site_file(declarations, site_id, policy_version))
         else:
-            self.service = ServiceDeclarations(service_url, site_id, refresh_seconds=refresh_seconds,
-                                               timeout=fetch_timeout, cache_file=cache_file)
-            self.service.refresh()
-            self._started = False
+            assert service_url is not None
+            cache = CacheFile(cache_file) if cache_file else None
+            self.service = RemoteDocument(site_url(service_url, site_id, "config"), CookieRules.from_config,
+                                          name="config", timeout=fetch_timeout, cache=cache)
+            documents: list[RemoteDocument[Any]] = [self.service]
+            if self._static_verifier is None:
+                self.service_keys = service_keys(service_url, site_id, timeout=fetch_timeout, cache=cache)
+                documents.append(self.service_keys)
+            self.refresher = Refresher(documents, refresh_seconds=refresh_seconds)
+            self.refresher.refresh()
             if hasattr(os, "register_at_fork"):
                 os.register_at_fork(after_in_child=self._forked)
 
@@ -134,52 +161,74 @@ class ConsentGuard:
         """The declarations in force, or None when none are known yet."""
         if self._static is not None:
             return self._static
-        return self.service.rules if self.service is not None else None
+        return self.service.value if self.service is not None else None
+
+    @property
+    def verifier(self) -> TokenVerifier | None:
+        """The site's public keys in force, or None when none are known yet."""
+        if self._static_verifier is not None:
+            return self._static_verifier
+        return self.service_keys.value if self.service_keys is not None else None
 
     # -- the decision ---------------------------------------------------------------------------
 
-    def _check(self, token: str) -> ConsentDecision:
-        """Signature and payload, cached by token (expiry and version are checked per request)."""
+    def _check(self, token: str, verifier: TokenVerifier) -> ConsentDecision:
+        """Signature and claims, cached by token (expiry and version are checked per request)."""
         check = self._checks.get(token)
         if check is None:
-            check = self._signer.verify(token, None, now=0.0)
+            check = verifier.verify(token, None, now=0.0)
+            if check.status == "invalid" and self.refresher is not None and key_id(token) not in verifier.keys:
+                self.refresher.wake()  # perhaps a key published since the last refresh
             if len(self._checks) >= _CACHE_LIMIT:
                 self._checks.clear()
             self._checks[token] = check
         return check
 
     def decide(self, environ: Mapping[str, Any], rules: CookieRules | None = None) -> tuple[ConsentDecision, str]:
-        """The decision for a request, and the token it rests on ('' when none is valid)."""
-        gpc = environ.get("HTTP_SEC_GPC", "").strip() == "1"
+        """The decision for a request, and the token it rests on ('' when none is valid).
+
+        Several consent cookies (host-only and domain-wide) may be sent: a valid one wins, then a
+        genuine expired or outdated one, and the decision is `invalid` only when none verifies."""
+        gpc = environ.get("HTTP_SEC_GPC", "").strip(_WSP) == "1"
         rules = rules if rules is not None else self.rules
-        cookie_name = rules.cookie_name if rules is not None else "consent"
+        cookie_name_ = rules.cookie_name if rules is not None else "consent"
         header = environ.get("HTTP_COOKIE", "")
-        marker = cookie_name + "="
+        marker = cookie_name_ + "="
         if marker not in header:
             return ConsentDecision("none", gpc=gpc), ""
+        verifier = self.verifier
+        if verifier is not self._checked_with:  # new keys (a rotation, a retirement): verdicts start over
+            with self._lock:
+                self._checks, self._valid, self._checked_with = {}, {}, verifier
         best: ConsentDecision | None = None
         token = ""
         now = time.time()
         for part in header.split(";"):
-            part = part.strip()
+            part = part.strip(_WSP)
             if not part.startswith(marker):
                 continue
-            value = part[len(marker):].strip('"')
+            value = part[len(marker):].strip(_WSP)
+            if len(value) > 1 and value[0] == value[-1] == '"':
+                value = value[1:-1]
             known = self._valid.get((value, gpc, rules))
             if known is not None and known.expires_at is not None and known.expires_at.timestamp() > now:
                 return known, value
-            check = self._check(value)
+            if verifier is None:
+                return dataclasses.replace(KEYS_UNKNOWN, gpc=gpc), ""
+            check = self._check(value, verifier)
             if check.status == "valid":
                 if check.expires_at is not None and check.expires_at.timestamp() <= now:
                     check = dataclasses.replace(check, status="expired", granted=NECESSARY_ONLY)
                 elif (rules is not None and rules.policy_version is not None
                       and check.policy_version != rules.policy_version):
                     check = dataclasses.replace(check, status="outdated", granted=NECESSARY_ONLY)
-            if best is None or (check.status == "valid" and best.status != "valid"):
+            if best is None or (best.status == "invalid" and check.status != "invalid") or (
+                    check.status == "valid" and best.status != "valid"):
                 best, token = check, value
             if best.status == "valid":
                 break
-        assert best is not None
+        if best is None:  # the marker was inside another cookie's value
+            return ConsentDecision("none", gpc=gpc), ""
         if best.status != "valid":
             return dataclasses.replace(best, gpc=gpc), ""
         # Without declarations nothing but necessary may pass, whatever the token says.
@@ -213,6 +262,13 @@ class ConsentGuard:
             else:
                 log.info("consent guard: removed Set-Cookie %r: category %r is not granted", name, category)
 
+    def _category(self, name: str, rules: CookieRules | None) -> str | None:
+        if name in self.necessary_cookies:
+            return NECESSARY
+        if rules is not None:
+            return rules.category_of(name)
+        return NECESSARY if name == "consent" else None
+
     def filter_headers(self, headers: list[tuple[str, str]], decision: ConsentDecision,
                        rules: CookieRules | None) -> list[tuple[str, str]]:
         """The response headers without the Set-Cookie lines the decision does not allow."""
@@ -220,18 +276,11 @@ class ConsentGuard:
         removed: list[tuple[str, str | None]] = []
         reported: list[tuple[str, str | None]] = []
         granted = decision.granted
-        necessary = self.necessary_cookies
-        category_of = rules.category_of if rules is not None else None
         policy = self.undeclared if rules is not None else "block"
         for index, (header, value) in enumerate(headers):
             if len(header) == 10 and header.lower() == "set-cookie":
-                name = value.partition("=")[0].strip()
-                if name in necessary:
-                    category: str | None = NECESSARY
-                elif category_of is not None:
-                    category = category_of(name)
-                else:
-                    category = NECESSARY if name == "consent" else None
+                name = cookie_name(value)
+                category = self._category(name, rules)
                 if category is None and policy != "block":
                     if policy == "report":
                         reported.append((name, None))
@@ -257,16 +306,16 @@ class ConsentGuard:
         max_age = int(decision.expires_at.timestamp() - time.time()) if decision.expires_at else 0
         if max_age <= 0:
             return None
-        marker = rules.cookie_name + "="
+        name = rules.cookie_name
         for header, value in headers:
             size = len(header)
-            if size == 10 and header.lower() == "set-cookie" and value.lstrip().startswith(marker):
+            if size == 10 and name in value and header.lower() == "set-cookie" and cookie_name(value) == name:
                 return None  # the application manages the cookie itself on this response
             # A response a shared cache may store must not carry one visitor's token to another.
             if size == 13 and header.lower() == "cache-control" and (
                     "public" in value.lower() or "s-maxage" in value.lower()):
                 return None
-        parts = [f"{marker}{token}", "Path=/", f"Max-Age={max_age}", "SameSite=Lax"]
+        parts = [f"{rules.cookie_name}={token}", "Path=/", f"Max-Age={max_age}", "SameSite=Lax"]
         if rules.cookie_domain:
             parts.append(f"Domain={rules.cookie_domain}")
         if environ.get("wsgi.url_scheme") == "https":
@@ -275,44 +324,68 @@ class ConsentGuard:
 
     def refused_in_request(self, environ: Mapping[str, Any], decision: ConsentDecision,
                            rules: CookieRules) -> list[str]:
-        """Cookies the browser sent that are declared in a category the visitor has refused (set
-        before a withdrawal, or HttpOnly ones the banner cannot delete).
+        """Cookies the browser sent that the decision refuses and that must go now.
 
-        Only on a valid decision: without one the banner may have just applied a choice whose token
-        has not arrived yet (or is queued while the service is down), and its cookies must not be
-        expired under it.
+        On a valid decision: those declared in a category the visitor has refused (set before a
+        withdrawal, or HttpOnly ones the banner cannot delete). On an invalid one (a forged, spliced
+        or foreign token) or an expired one (a browser drops the cookie when its token expires, so one
+        still sent was kept or planted): the consent cookie and every cookie that is not necessary,
+        undeclared ones too under the `block` policy. On any other (none, outdated, keys unknown)
+        nothing: the banner may have just applied a choice whose token has not arrived yet (or is
+        queued while the service is down), and its cookies must not be expired under it; an outdated
+        token stays, as it names the visitor whose new choice the banner is about to ask for.
         """
-        if decision.status != "valid":
+        if decision.status == "valid":
+            refused = []
+            for name in request_cookie_names(environ.get("HTTP_COOKIE", "")):
+                category = rules.category_of(name)
+                if category is not None and category not in decision.granted and name not in self.necessary_cookies:
+                    refused.append(name)
+            return refused
+        if decision.status not in ("invalid", "expired"):
             return []
         refused = []
-        for part in environ.get("HTTP_COOKIE", "").split(";"):
-            name = part.split("=", 1)[0].strip()
-            category = rules.category_of(name) if name else None
-            if category is not None and category not in decision.granted and name not in self.necessary_cookies:
+        for name in request_cookie_names(environ.get("HTTP_COOKIE", "")):
+            if name == rules.cookie_name:
                 refused.append(name)
+                continue
+            category = self._category(name, rules)
+            if category == NECESSARY or (category is None and self.undeclared != "block"):
+                continue
+            refused.append(name)
         return refused
 
     def _expiry_headers(self, names: list[str], headers: list[tuple[str, str]],
-                        rules: CookieRules) -> list[tuple[str, str]]:
-        setting = {value.split("=", 1)[0].strip() for header, value in headers if header.lower() == "set-cookie"}
+                        rules: CookieRules | None) -> list[tuple[str, str]]:
+        setting = {cookie_name(value) for header, value in headers if header.lower() == "set-cookie"}
+        domain = rules.cookie_domain if rules is not None else ""
         expired = []
         for name in dict.fromkeys(names):
             if name in setting:
                 continue
             expired.append(("Set-Cookie", f"{name}=; Max-Age=0; Path=/"))
-            if rules.cookie_domain:
-                expired.append(("Set-Cookie", f"{name}=; Max-Age=0; Path=/; Domain={rules.cookie_domain}"))
+            if domain:
+                expired.append(("Set-Cookie", f"{name}=; Max-Age=0; Path=/; Domain={domain}"))
         return expired
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
-        if self.service is not None and not self._started:
+        if self.refresher is not None and not self._started:
             self._started = True
-            self.service.start()
+            self.refresher.start()
         rules = self.rules
         decision, token = self.decide(environ, rules)
         environ[DECISION_KEY] = decision
         environ[GPC_KEY] = decision.gpc
-        refused = self.refused_in_request(environ, decision, rules) if self.expire_refused and rules else []
+        refused: list[str] = []
+        if decision.status in ("invalid", "expired"):
+            self.stats.invalid_tokens += decision.status == "invalid"
+            # The forged cookie goes whatever expire_refused says; with no declarations, only it.
+            refused = (self.refused_in_request(environ, decision, rules) if rules is not None
+                       else ["consent"])
+            if rules is not None and not self.expire_refused:
+                refused = [rules.cookie_name]
+        elif self.expire_refused and rules is not None:
+            refused = self.refused_in_request(environ, decision, rules)
 
         def guarded_start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
             headers = self.filter_headers(headers, decision, rules)
@@ -331,5 +404,5 @@ class ConsentGuard:
 
     def close(self) -> None:
         """Stop the refresh thread (tests, or an orderly shutdown)."""
-        if self.service is not None:
-            self.service.stop()
+        if self.refresher is not None:
+            self.refresher.stop()

@@ -64,6 +64,9 @@ class _SiteSchema(Schema):
     refuse_lifetime_days = fields.Integer(load_default=182, validate=validate.Range(1, 3650))
     retention_buffer_days = fields.Integer(load_default=1095, validate=validate.Range(0, 36500))
     privacy_policy_url = fields.Url(require_tld=False, load_default=None)
+    #: The JWKS file a shop's guard reads the site's public keys from (relative to the site file);
+    #: the service ignores it (it holds the keys).
+    jwks = fields.String(load_default=None, validate=validate.Length(min=1, max=500))
 
     @validates_schema
     def _default_is_declared(self, data: dict, **_: Any) -> None:

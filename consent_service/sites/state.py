@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,11 +41,14 @@ class SiteState:
     def languages(self) -> list[str]:
         return self.notice["languages"]
 
-    def banner_config(self, service_url: str) -> dict[str, Any]:
-        """The configuration the banner needs, as served at /config and inlined in banner.js."""
+    def banner_config(self, service_url: str, keys: Mapping[str, str]) -> dict[str, Any]:
+        """The configuration the banner needs, as served at /config and inlined in banner.js: the
+        service's public URL (never a request's Host) and the site's active public keys (key id ->
+        raw Ed25519 key in base64url), which the banner verifies the consent token with."""
         return {
             "site": self.id,
             "service": service_url.rstrip("/"),
+            "keys": dict(keys),
             "policy_version": self.version,
             "policy_hash": self.policy_hash,
             "cookie": {"name": self.settings["cookie_name"], "domain": self.settings["cookie_domain"]},

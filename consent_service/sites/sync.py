@@ -8,9 +8,11 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
+from ..keyring import Keyring
 from ..models import PolicyVersion, Site
 from ..times import utcnow
 from .declaration import SiteDeclaration
+from .signing_keys import ensure_key
 from .state import SiteStateCache
 
 
@@ -20,20 +22,25 @@ class SyncResult:
     version: int
     published: bool
     settings_changed: bool
+    #: The key id of the site's first signing key, when this sync created it.
+    new_key: str | None = None
 
     def summary(self) -> str:
         """One line for an operator: `demo: published policy version 2 (settings updated)`."""
         state = "published policy version" if self.published else "unchanged at policy version"
         extra = " (settings updated)" if self.settings_changed else ""
+        extra += f"; first signing key {self.new_key}" if self.new_key else ""
         return f"{self.site_id}: {state} {self.version}{extra}"
 
 
 def sync_declarations(session: Session, declarations: Iterable[SiteDeclaration],
-                      site_states: SiteStateCache | None = None) -> list[SyncResult]:
+                      site_states: SiteStateCache | None = None, keyring: Keyring | None = None) -> list[SyncResult]:
     """Apply declarations in one transaction: all of them, or none if anything fails.
 
     A declaration whose visitor-facing content differs from the current version publishes the next
-    version; settings (origins, lifetimes, cookie domain) are updated in place without one.
+    version; settings (origins, lifetimes, cookie domain) are updated in place without one. With the
+    keyring, a site without a signing key gets its first one in the same transaction (otherwise it
+    gets it on first use).
     """
     results = []
     try:
@@ -57,7 +64,9 @@ def sync_declarations(session: Session, declarations: Iterable[SiteDeclaration],
                 site.name = declaration.settings["name"]
             if published or settings_changed:
                 site.updated_at = utcnow()
-            results.append(SyncResult(site.id, site.current_version, published, settings_changed))
+            new_key = ensure_key(session, keyring, site.id) if keyring is not None else None
+            results.append(SyncResult(site.id, site.current_version, published, settings_changed,
+                                      new_key.kid if new_key is not None else None))
         session.commit()
     except Exception:
         session.rollback()

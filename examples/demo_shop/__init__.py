@@ -7,19 +7,20 @@ renewed server-side when the browser has it. The guard removes whatever the visi
 Analytics cookies (`_ga`, `_ga_XYZ`) also come from a held-back script and `ad_id` from a held-back
 pixel, which the banner runs only once their category is granted.
 
+The shop holds no secret of the consent service: its guard checks tokens with the site's public keys
+(the service's JWKS). Its own session key is its own (`DEMO_SHOP_SECRET_KEY`).
+
 Run it with `make run` (see examples/run_demo.py), or build it with `create_shop(...)`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import hmac
+import logging
 import os
 import re
 import secrets
-from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from flask import Flask, Response, abort, g, redirect, render_template, request, session, url_for
@@ -62,14 +63,13 @@ def _dump_cart(cart: dict[str, int]) -> str:
     return "~".join(f"{slug}.{quantity}" for slug, quantity in cart.items() if quantity > 0) or "empty"
 
 
-def create_shop(*, service_url: str, secrets_list: Iterable[str], site_id: str = "demo",
+def create_shop(*, service_url: str, site_id: str = "demo", secret_key: str | None = None,
                 guard_options: dict[str, Any] | None = None) -> Flask:
-    """The shop wrapped in the guard; declarations come from the service's config endpoint."""
-    secrets_list = [s for s in secrets_list if s]
+    """The shop wrapped in the guard; declarations and public keys come from the service.
+    `secret_key` signs the shop's own session cookie (random when not given: one process only)."""
     service_url = service_url.rstrip("/")
     shop = Flask(__name__)
-    # The shop's own session key, derived so that every worker and restart agrees on it.
-    shop.secret_key = hmac.new(secrets_list[0].encode(), b"demo-shop-session", hashlib.sha256).hexdigest()
+    shop.secret_key = secret_key or secrets.token_urlsafe(32)
     shop.config.update(SESSION_COOKIE_SAMESITE="Lax", SERVICE_URL=service_url, SITE_ID=site_id)
 
     @shop.before_request
@@ -192,8 +192,7 @@ def create_shop(*, service_url: str, secrets_list: Iterable[str], site_id: str =
 
     options = {"undeclared": "block", "necessary_cookies": ("session", "cart", "csrf_token"),
                **(guard_options or {})}
-    shop.wsgi_app = ConsentGuard(shop.wsgi_app, site_id=site_id, secrets=secrets_list,
-                                 service_url=service_url, **options)
+    shop.wsgi_app = ConsentGuard(shop.wsgi_app, site_id=site_id, service_url=service_url, **options)
     return shop
 
 
@@ -201,17 +200,12 @@ _PIXEL = (b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\
           b",\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;")
 
 
-def service_instance_path() -> Path:
-    """The service's instance folder, where its development secrets are kept (as Flask finds it)."""
-    return Path(Flask("consent_service", instance_relative_config=True).instance_path)
-
-
 def create_shop_from_env() -> Flask:
-    """The shop as `make run` starts it: the service at CONSENT_SERVICE_URL, the service's secrets
-    read the way the service reads them (SECRET_KEYS, SECRET_KEYS_FILE or the development secret)."""
-    from consent_service.config import Settings
-
-    settings = Settings.from_env(instance_path=os.environ.get("CONSENT_INSTANCE_PATH") or service_instance_path())
+    """The shop as `make run` starts it: the service at CONSENT_SERVICE_URL, its own session key in
+    DEMO_SHOP_SECRET_KEY (which run_demo generates, so that every worker agrees). Nothing of the
+    service's configuration is read: the shop checks tokens with the site's public keys."""
     service_url = os.environ.get("CONSENT_SERVICE_URL") or f"http://127.0.0.1:{os.environ.get('PORT', '5000')}"
-    return create_shop(service_url=service_url, secrets_list=settings.secret_keys,
-                       site_id=os.environ.get("DEMO_SITE", "demo"))
+    secret_key = os.environ.get("DEMO_SHOP_SECRET_KEY")
+    if not secret_key:
+        logging.getLogger(__name__).warning("DEMO_SHOP_SECRET_KEY is not set: sessions last one process")
+    return create_shop(service_url=service_url, site_id=os.environ.get("DEMO_SITE", "demo"), secret_key=secret_key)

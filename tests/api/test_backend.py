@@ -11,8 +11,8 @@ from consent_service.auth import create_key
 from consent_service.cli import main
 from consent_service.extensions import db
 from consent_service.models import AccessLogEntry, ApiKey
-from consent_service.tokens import TokenSigner
 from tests.support import DEMO_ORIGIN, services, sync_demo
+from tests.support.tokens import issue, service_issuer
 
 
 def key(app, scope="read", site="demo"):
@@ -104,8 +104,8 @@ def test_verify_endpoint(app, client, demo, consent_body):
                        headers=headers).get_json()["status"] == "invalid"
     bad = client.post("/v1/sites/demo/tokens/verify", json={"token": 5}, headers=headers)
     assert bad.status_code == 422 and bad.get_json()["error"]["code"] == "invalid_body"
-    expired = TokenSigner("demo", app.extensions["consent"].settings.secret_keys).issue(
-        visitor_id="v", policy_version=1, granted=["necessary"], record_id="r", expires_at=int(time.time()) - 5)
+    expired = issue(service_issuer(app), visitor_id="v", granted=["necessary"], record_id="r",
+                    expires_at=int(time.time()) - 5)
     assert client.post("/v1/sites/demo/tokens/verify", json={"token": expired},
                        headers=headers).get_json()["status"] == "expired"
 

@@ -23,7 +23,8 @@ def test_records_a_choice_with_every_proof_field(app, client, demo, consent_body
     response = post(client, consent_body(client_record_id="rec-0000000000000001"), **{"Sec-GPC": "1"})
     assert response.status_code == 201
     body = response.get_json()
-    assert set(body) == {"record_id", "visitor_id", "token", "expires_at", "policy_version", "choices"}
+    assert set(body) == {"record_id", "visitor_id", "token", "expires_at", "policy_version", "choices", "replayed"}
+    assert body["replayed"] is False
     assert body["choices"] == {"necessary": True, "preferences": False, "analytics": True, "marketing": False}
     assert response.headers["Access-Control-Allow-Origin"] == DEMO_ORIGIN
     with app.app_context():
@@ -66,8 +67,14 @@ def test_client_record_id_is_idempotent(app, client, demo, consent_body):
     first = post(client, body)
     second = post(client, body)
     assert first.status_code == 201 and second.status_code == 200
-    assert second.get_json()["record_id"] == first.get_json()["record_id"]
-    assert second.get_json()["visitor_id"] == first.get_json()["visitor_id"]
+    replay = second.get_json()
+    assert replay["record_id"] == first.get_json()["record_id"] and replay["replayed"] is True
+    # Without that visitor's token, a replay carries neither its token nor its visitor id.
+    assert "token" not in replay and "visitor_id" not in replay
+    # With it, the answer is the full one (the visitor's first answer was lost).
+    again = post(client, {**body, "token": first.get_json()["token"]})
+    assert again.status_code == 200 and again.get_json()["visitor_id"] == first.get_json()["visitor_id"]
+    assert again.get_json()["token"]
     assert count_records(app) == 1
     with app.app_context():  # the replay wrote no second visitor key either
         assert db.session.execute(sa.select(sa.func.count()).select_from(VisitorKey)).scalar() == 1
@@ -112,11 +119,11 @@ def test_stale_policy_version_is_a_conflict(app, client, demo, consent_body, tmp
 
 
 def _foreign_token(app, consent_body):
-    """A token correctly signed, but for another site."""
-    from consent_service.tokens import TokenSigner
-    secrets = app.extensions["consent"].settings.secret_keys
-    return TokenSigner("other-shop", secrets).issue(visitor_id="01JAAAAAAAAAAAAAAAAAAAAAAA", policy_version=1,
-                                                   granted=["necessary"], record_id="x", expires_at=4102444800)
+    """A token correctly signed by the service, but for another site."""
+    from tests.support.tokens import issue, other_site_issuer
+
+    return issue(other_site_issuer(app), visitor_id="01JAAAAAAAAAAAAAAAAAAAAAAA", granted=["necessary"],
+                 record_id="x", expires_at=4102444800)
 
 
 BAD_BODIES = [
@@ -266,3 +273,23 @@ def test_errors_carry_cors_headers_for_site_origins(client, demo, consent_body):
     assert malformed.headers["Access-Control-Allow-Origin"] == DEMO_ORIGIN
     foreign = client.post(URL, json=consent_body(), headers={"Origin": "https://evil.example"})
     assert "Access-Control-Allow-Origin" not in foreign.headers
+
+
+def test_a_client_record_id_is_no_password(app, client, demo, consent_body):
+    """Issue #10, point 3: replaying a victim's client_record_id (it is in every export line) with the
+    same choice, without a token or with the attacker's own, yields no token of the victim's."""
+    victim = post(client, consent_body(client_record_id="victim-record-0001")).get_json()
+    accepted = consent_body(method="accept_all", choices=dict.fromkeys(demo.categories, True),
+                            client_record_id="victim-record-0002", token=victim["token"])
+    assert post(client, accepted).status_code == 201
+    stolen = {key: value for key, value in accepted.items() if key != "token"}
+    replay = post(client, stolen)
+    assert replay.status_code == 200 and replay.get_json()["replayed"] is True
+    assert "token" not in replay.get_json() and victim["visitor_id"] not in replay.get_data(as_text=True)
+    attacker = post(client, consent_body()).get_json()
+    other = post(client, {**stolen, "token": attacker["token"]})
+    assert other.status_code == 409 and other.get_json()["error"]["code"] == "client_record_id_conflict"
+    assert victim["visitor_id"] not in other.get_data(as_text=True)
+    history = client.get("/v1/sites/demo/visitors/me/consents", headers={"X-Consent-Token": attacker["token"]})
+    assert history.status_code == 200 and history.get_json()["visitor_id"] == attacker["visitor_id"]
+    assert count_records(app) == 3

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.support.banner_pages import SERVICE_ENV, Pages, Service, page_app, slow_when_asked
-from tests.support.browser import ServerThread
+from tests.support.browser import ServerThread, late_server
 
 
 @pytest.fixture(scope="session")
@@ -34,12 +34,14 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Service,
     # The pages are served as http://localhost:<port>: another origin and another cookie jar than
     # the service at http://127.0.0.1:<port>.
     pages.origin = f"http://localhost:{page_server.port}"
+    service_server, late = late_server()
+    url = f"http://127.0.0.1:{service_server.port}"
     app = create_app(env={**SERVICE_ENV, "DATABASE_URL": f"sqlite:///{tmp / 'consent.sqlite3'}",
-                                  "REDIS_PREFIX": f"cs-browser-{secrets.token_hex(3)}:"})
+                          "REDIS_PREFIX": f"cs-browser-{secrets.token_hex(3)}:", "PUBLIC_URL": url})
     with app.app_context():
         upgrade()
-    service_server = ServerThread(slow_when_asked(app))
-    service = Service(app=app, url=f"http://127.0.0.1:{service_server.port}", page_origin=pages.origin, tmp=tmp)
+    late.app = slow_when_asked(app)
+    service = Service(app=app, url=url, page_origin=pages.origin, tmp=tmp)
     pages.service_url = service.url
     try:
         yield service, pages

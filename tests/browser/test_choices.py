@@ -77,9 +77,9 @@ def test_accept_all(page, context, pages, service, site):
     assert stored["sameSite"] == "Lax" and stored["secure"] is False and stored["path"] == "/"
     assert stored["domain"] == "localhost", "host-only on the page's host"
     payload = token_payload(stored["value"])
-    assert payload["s"] == site and payload["r"] == record["id"]
-    assert abs(stored["expires"] - payload["x"]) < 5
-    assert payload["x"] - time.time() > 364 * 86400
+    assert payload["aud"] == site and payload["rid"] == record["id"]
+    assert abs(stored["expires"] - payload["exp"]) < 5
+    assert payload["exp"] - time.time() > 364 * 86400
 
     calls = consent_mode_calls(page)
     assert [c[1] for c in calls] == ["default", "update"]

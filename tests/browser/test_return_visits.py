@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tests.support.banner_pages import BANNER, SERVICE_ENV, cookie, wait_for_record, wait_until
+from tests.support.banner_pages import BANNER, cookie, wait_for_record, wait_until
 
 HELD = ('<script>window.ran = [];</script>'
         '<script type="text/plain" data-consent="analytics">window.ran.push("analytics")</script>'
@@ -24,12 +24,12 @@ def choose(page, context, service, site, button="Accept all"):
     raise AssertionError("no consent cookie")
 
 
-def forged_cookie(context, pages, site, *, granted, expires_at, policy_version=1):
-    from consent_service.tokens import TokenSigner
+def service_cookie(context, pages, service, site, *, granted, expires_at, policy_version=1):
+    """A genuine token of the service for this site, put in the browser's jar."""
+    from tests.support.tokens import issue, service_issuer
 
-    signer = TokenSigner(site, SERVICE_ENV["SECRET_KEYS"].split(","))
-    token = signer.issue(visitor_id="01JAAAAAAAAAAAAAAAAAAAAAAA", policy_version=policy_version, granted=granted,
-                         record_id="01JAAAAAAAAAAAAAAAAAAAAAAB", expires_at=expires_at)
+    token = issue(service_issuer(service.app, site), granted=granted, policy_version=policy_version,
+                  expires_at=expires_at, visitor_id="01JAAAAAAAAAAAAAAAAAAAAAAA")
     context.add_cookies([{"name": "consent", "value": token, "url": pages.origin}])
 
 
@@ -47,14 +47,14 @@ def test_return_visit_runs_granted_scripts_without_banner(page, context, pages, 
     assert len(service.records(site)) == 1, "a return visit records nothing"
 
 
-def test_valid_and_expired_tokens(page, context, pages, site):
-    forged_cookie(context, pages, site, granted=["necessary", "marketing"], expires_at=time.time() + 3600)
+def test_valid_and_expired_tokens(page, context, pages, service, site):
+    service_cookie(context, pages, service, site, granted=["necessary", "marketing"], expires_at=time.time() + 3600)
     page.goto(pages.shop(site, HELD))
     wait_until(page, "window.ran.length === 1")
     assert page.evaluate("window.ran") == ["marketing"]
     assert page.locator(BANNER).count() == 0
 
-    forged_cookie(context, pages, site, granted=["necessary", "marketing"], expires_at=time.time() - 1)
+    service_cookie(context, pages, service, site, granted=["necessary", "marketing"], expires_at=time.time() - 1)
     page.goto(pages.shop(site, HELD))
     page.locator(BANNER).wait_for()
     assert page.evaluate("window.ran") == []

@@ -8,9 +8,9 @@ import pytest
 from consent_service.compliance import verify
 from consent_service.extensions import db
 from consent_service.models import AccessLogEntry, ConsentRecord, VisitorKey
-from consent_service.tokens import TokenSigner
 from tests.support import DEMO_ORIGIN
 from tests.support.compliance import bearer, post, seal_all
+from tests.support.tokens import TestKeys, issue, other_site_issuer, service_issuer
 
 HISTORY = "/v1/sites/demo/visitors/me/consents"
 ERASE = "/v1/sites/demo/visitors/me/personal-data"
@@ -100,9 +100,10 @@ def test_bad_tokens_are_401(client, demo, token):
         assert response.headers["Access-Control-Allow-Origin"] == DEMO_ORIGIN
 
 
-def test_foreign_site_token_is_401(app, client, visitor):
-    foreign = TokenSigner("other", app.extensions["consent"].settings.secret_keys).issue(
-        visitor_id=visitor["visitor_id"], policy_version=1, granted=["necessary"], record_id="x", expires_at=2**31)
+@pytest.mark.parametrize("signed_by", ["another site", "a key of nobody's"])
+def test_foreign_site_token_is_401(app, client, visitor, signed_by):
+    issuer = other_site_issuer(app) if signed_by == "another site" else TestKeys("demo").issuer
+    foreign = issue(issuer, visitor_id=visitor["visitor_id"], granted=["necessary"], expires_at=2**31)
     response = client.delete(ERASE, headers=as_visitor(foreign))
     assert response.status_code == 401 and response.get_json()["error"]["code"] == "invalid_token"
     with app.app_context():
@@ -110,9 +111,8 @@ def test_foreign_site_token_is_401(app, client, visitor):
 
 
 def test_expired_token_still_identifies_the_visitor(app, client, visitor):
-    signer = app.extensions["consent"].signer("demo")
-    old = signer.issue(visitor_id=visitor["visitor_id"], policy_version=1, granted=["necessary"],
-                       record_id=visitor["record_id"], expires_at=1)
+    old = issue(service_issuer(app), visitor_id=visitor["visitor_id"], granted=["necessary"],
+                record_id=visitor["record_id"], expires_at=1)
     assert client.get(HISTORY, headers=as_visitor(old)).status_code == 200
 
 

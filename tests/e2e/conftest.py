@@ -16,24 +16,14 @@ from typing import Any
 import pytest
 
 from tests.support import DEMO_TOML
-from tests.support.browser import ServerThread
+from tests.support.browser import late_server
 
-SECRET_KEYS = ["e2e-secret-newest-0123456789abcdef0123", "e2e-secret-older-0123456789abcdef01234"]
 SERVICE_ENV = {
-    "SECRET_KEYS": ",".join(SECRET_KEYS),
+    "SECRET_KEYS": "e2e-secret-newest-0123456789abcdef0123,e2e-secret-older-0123456789abcdef01234",
     "IP_PEPPER": "e2e-pepper",
     "SITE_CACHE_SECONDS": "0",
     "RATE_LIMIT_WRITES": "10000/minute",
 }
-
-
-class _LateApp:
-    """Lets the shop's server take its port before the shop (whose origin the site declares) exists."""
-
-    app: Any = None
-
-    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
-        return self.app(environ, start_response)
 
 
 @dataclass
@@ -42,7 +32,6 @@ class Demo:
     shop_url: str
     service_app: Any
     shop_app: Any
-    secrets: list[str]
 
     def records(self) -> list[dict[str, Any]]:
         import sqlalchemy as sa
@@ -65,14 +54,14 @@ def demo_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     from examples.demo_shop import create_shop
 
     tmp = tmp_path_factory.mktemp("e2e-service")
+    service_server, late_service = late_server()
+    service_url = f"http://127.0.0.1:{service_server.port}"
     service_app = create_app(env={**SERVICE_ENV, "DATABASE_URL": f"sqlite:///{tmp / 'consent.sqlite3'}",
-                                  "REDIS_PREFIX": f"cs-e2e-{secrets.token_hex(3)}:"})
+                                  "REDIS_PREFIX": f"cs-e2e-{secrets.token_hex(3)}:", "PUBLIC_URL": service_url})
     with service_app.app_context():
         upgrade()
-    service_server = ServerThread(service_app)
-    service_url = f"http://127.0.0.1:{service_server.port}"
-    late = _LateApp()
-    shop_server = ServerThread(late)
+    late_service.app = service_app
+    shop_server, late = late_server()
     shop_url = f"http://localhost:{shop_server.port}"
 
     raw = tomllib.loads(DEMO_TOML.read_text(encoding="utf-8"))
@@ -80,10 +69,11 @@ def demo_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     raw["site"]["privacy_policy_url"] = shop_url + "/privacy"
     with service_app.app_context():
         sync_declarations(db.session, [parse_declaration(raw, "demo.toml (e2e)")])
-    shop_app = create_shop(service_url=service_url, secrets_list=SECRET_KEYS, site_id="demo")
+    # The shop gets the service's URL and nothing else: public keys come from its JWKS.
+    shop_app = create_shop(service_url=service_url, site_id="demo")
     late.app = shop_app
     try:
-        yield Demo(service_url, shop_url, service_app, shop_app, SECRET_KEYS)
+        yield Demo(service_url, shop_url, service_app, shop_app)
     finally:
         shop_app.wsgi_app.close()
         shop_server.stop()

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+import urllib3
 
 from consent_service.auth import create_key
 from consent_service.extensions import db
@@ -115,13 +116,37 @@ def test_a_hanging_service_fails_closed_after_the_read_timeout() -> None:
     assert "Timeout" in answer.error
 
 
-def test_the_guard_reads_declarations_from_the_live_config_endpoint(live: str, demo: Any) -> None:
-    guard = ConsentGuard(lambda environ, start_response: [], site_id="demo", secrets=["unused-secret"],
-                         service_url=live)
+def test_the_guard_reads_declarations_and_keys_from_the_live_service(live: str, demo: Any,
+                                                                     recorded: dict[str, Any]) -> None:
+    seen: dict[str, Any] = {}
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        seen.update(environ)
+        start_response("200 OK", [])
+        return []
+
+    guard = ConsentGuard(app, site_id="demo", service_url=live)
     try:
         rules = guard.rules
         assert rules is not None and rules.policy_version == demo.version
         assert rules.category_of("_ga_ABC") == "analytics" and rules.category_of("ad_id") == "marketing"
-        assert guard.service.refresh() is True
+        assert guard.verifier is not None and guard.refresher.refresh() is True
+        list(guard({"HTTP_COOKIE": f"consent={recorded['token']}"}, lambda *args: None))
+        assert seen["consent.decision"].status == "valid"
     finally:
         guard.close()
+
+
+def test_the_client_verifies_locally_with_public_keys(live: str, recorded: dict[str, Any], tmp_path: Any) -> None:
+    """No API key and no secret: the service's JWKS (fetched once, ETag) or a JWKS file is enough."""
+    with ConsentClient(live, "demo", keys="service") as client:
+        answer = client.verify_token(recorded["token"], policy_version=1)
+        assert answer.status == "valid" and answer.granted == {"necessary", "analytics"}
+        assert client.verify_token(recorded["token"], policy_version=2).status == "outdated"
+        assert client.verify_token(recorded["token"][:-2] + "xx").status == "invalid"
+    jwks = tmp_path / "demo.jwks.json"
+    jwks.write_bytes(urllib3.request("GET", f"{live}/v1/sites/demo/jwks.json").data)
+    with ConsentClient(live, "demo", keys=jwks) as client:
+        assert client.verify_token(recorded["token"]).status == "valid"
+    down = ConsentClient(f"http://127.0.0.1:{free_port()}", "demo", keys="service")
+    assert down.verify_token(recorded["token"]).status == "unavailable"

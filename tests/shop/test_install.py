@@ -4,6 +4,7 @@ extras) is enough to run it."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import venv
@@ -36,9 +37,45 @@ def test_importing_the_shop_side_loads_no_server_module():
     assert not loaded & set(SERVER_STACK)
     ours = {name for name in loaded if name.startswith("consent_service.")}
     assert ours <= {"consent_service.shop", "consent_service.shop.guard", "consent_service.shop.client",
-                    "consent_service.shop.cookie_rules", "consent_service.shop.declarations",
-                    "consent_service.decision", "consent_service.tokens", "consent_service.cookie_patterns",
-                    "consent_service.times"}, ours
+                    "consent_service.shop.cookie_rules", "consent_service.shop.remote", "consent_service.shop.keys",
+                    "consent_service.shop.set_cookie", "consent_service.decision", "consent_service.tokens",
+                    "consent_service.cookie_patterns", "consent_service.times"}, ours
+
+
+NO_SECRET = """
+import json, os, sys
+from consent_service.shop import ConsentGuard
+assert not [name for name in os.environ if "SECRET" in name or "PEPPER" in name], sorted(os.environ)
+jwks, site_file, token = sys.argv[1:]
+seen = []
+def shop(environ, start_response):
+    start_response("200 OK", [("Set-Cookie", "ad_id=1; Path=/"), ("Set-Cookie", "_ga=1; Path=/")])
+    return [b""]
+guard = ConsentGuard(shop, site_id="demo", declarations=site_file, keys=jwks)
+for cookie in ("consent=" + token, "consent=" + token[:-2] + "xx"):
+    environ = {"HTTP_COOKIE": cookie}
+    list(guard(environ, lambda status, headers, exc_info=None: seen.append(
+        (environ["consent.decision"].status, sorted(v.split("=")[0] for k, v in headers)))))
+print(json.dumps(seen))
+"""
+
+
+def test_the_shop_side_runs_with_no_secret_in_its_environment(tmp_path):
+    """A shop holds the site's public keys and nothing else: the guard, in a fresh interpreter whose
+    environment has no secret at all, accepts a genuine token and refuses a forged one."""
+    from tests.support import DEMO_TOML
+    from tests.support.tokens import TestKeys
+
+    keys = TestKeys("demo")
+    jwks = tmp_path / "demo.jwks.json"
+    jwks.write_text(json.dumps(keys.jwks))
+    environment = {name: value for name, value in os.environ.items()
+                   if name in ("PATH", "HOME", "LANG", "SYSTEMROOT", "PYTHONPATH")}
+    run = subprocess.run([sys.executable, "-c", NO_SECRET, str(jwks), str(DEMO_TOML),
+                          keys.token(granted=["necessary", "marketing"])],
+                         capture_output=True, text=True, timeout=120, env={**environment, "PYTHONPATH": str(ROOT)})
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout) == [["valid", ["ad_id", "consent"]], ["invalid", ["consent"]]]
 
 
 @pytest.mark.slow

@@ -27,6 +27,7 @@ TEST_ENV = {
     "SITE_CACHE_SECONDS": "0",
     "RATE_LIMIT_WRITES": "1000/minute",
     "REDIS_PREFIX": f"cs-test-{RUN_ID}:",
+    "PUBLIC_URL": "https://consent.test",
 }
 
 
@@ -39,7 +40,7 @@ def require_service(what: str, reason: str) -> None:
 
 
 def services(app: Any) -> Any:
-    """The app's per-app services (caches, signers, the record store)."""
+    """The app's per-app services (caches, signing keys, the record store)."""
     return app.extensions["consent"]
 
 

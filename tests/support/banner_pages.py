@@ -150,14 +150,11 @@ def consent_mode_calls(page: Any) -> list[list[Any]]:
 
 
 def token_payload(token: str) -> dict[str, Any]:
-    """Decode a token's payload the way the banner does (itsdangerous may zlib-compress it)."""
+    """A token's claims, unverified (the JWT's middle part)."""
     import base64
-    import zlib
 
-    compressed = token.startswith(".")
-    part = (token[1:] if compressed else token).split(".")[0]
-    data = base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
-    return json.loads(zlib.decompress(data) if compressed else data)
+    part = token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
 
 
 def cookie(context: Any, name: str) -> dict[str, Any] | None:

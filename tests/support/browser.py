@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from consent_service.devserver import ServerThread  # noqa: F401  (re-exported for the suites)
+from consent_service.devserver import ServerThread, late_server  # noqa: F401  (re-exported for the suites)
 from tests.support import require_service
 
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

@@ -33,17 +33,7 @@ function token() {
   return readCookie(C.cookie.name);
 }
 
-/* Read the token's payload without verifying it (the service and the shop's backend verify).
-   itsdangerous marks a zlib-compressed payload with a leading '.'. */
-async function decodeToken(t) {
-  try {
-    var zipped = t[0] == '.', b64 = (zipped ? t.slice(1) : t).split('.')[0].replace(/-/g, '+').replace(/_/g, '/'),
-      bytes = Uint8Array.from(atob(b64), ch => ch.charCodeAt(0)),
-      text = zipped
-        ? await new Response(new Blob([bytes]).stream().pipeThrough(new DecompressionStream('deflate'))).text()
-        : new TextDecoder().decode(bytes);
-    return JSON.parse(text);
-  } catch (e) {
-    return null;
-  }
+/* Delete the consent cookie, host-only and on the cookie domain. */
+function dropToken() {
+  ['', C.cookie.domain].forEach(dom => writeCookie(C.cookie.name, '', 0, dom));
 }

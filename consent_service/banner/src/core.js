@@ -16,6 +16,7 @@ var d = document, w = window, nav = navigator,
      onApply    called by apply() before every applied choice, changed or not; ui.js sets it to
                 close the open views, so the state machine needs nothing from the views
      sending    1 while records.js is sending the queue
+     checked    [token, claims] of the last token that verified (verify.js)
      bar, modal the open first layer and preferences view, else null (ui.js)
      opener     what had the focus before the preferences opened (ui.js)
      back       where the focus came into the first layer from, to hand it back on Escape (ui.js) */

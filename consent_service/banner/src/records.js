@@ -7,6 +7,10 @@ function randomId() {
   return [...crypto.getRandomValues(new Uint8Array(16))].map(b => (b + 256).toString(16).slice(1)).join('');
 }
 
+function post(path, body) {
+  return fetch(API + path, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+}
+
 function queue(items) {
   return items ? store('queue', items.slice(-20)) : store('queue') || [];
 }
@@ -15,14 +19,16 @@ function queue(items) {
 async function send(body, retried) {
   var res, answer, code;
   try {
-    res = await fetch(API + '/consents', {
-      method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body),
-    });
+    res = await post('/consents', body);
     answer = await res.json().catch(() => ({}));
   } catch (e) {
     return false;
   }
   if (res.ok) {
+    // A replay that names no visitor: the record is stored but its token goes only to that
+    // visitor's own token. This is a new visitor whose first answer was lost: choose afresh.
+    if (answer.replayed && !answer.token && !retried)
+      return send({ ...body, client_record_id: randomId() }, 1);
     keepToken(answer);
     return true;
   }
@@ -31,7 +37,7 @@ async function send(body, retried) {
   // record is not lost (a withdrawal without a valid token is recorded as a custom choice).
   if ((code == 'invalid_token' || code == 'withdraw_requires_token') && !retried) {
     if (code == 'invalid_token') {
-      writeCookie(C.cookie.name, '', 0, C.cookie.domain);
+      dropToken();
       delete body.token;
     }
     if (body.method == 'withdraw') body.method = 'custom';

@@ -29,7 +29,7 @@ function choose(granted, method) {
   return flush();
 }
 
-/* The newest known choice for the current policy: an unsent one queued here, else the token's. */
+/* The newest known choice for the current policy: an unsent one queued here, else the verified token's. */
 async function known() {
   var q = queue(), last = q[q.length - 1], days, p;
   if (last && last.b.policy_version == C.policy_version) {
@@ -37,8 +37,8 @@ async function known() {
       ? C.lifetimes.accept_days : C.lifetimes.refuse_days;
     if (last.at + days * 864e5 > Date.now()) return ids.filter(c => last.b.choices[c]);
   }
-  p = token() && await decodeToken(token());
-  return p && p.s == C.site && p.p == C.policy_version && p.x * 1000 > Date.now() && Array.isArray(p.g) ? p.g : null;
+  p = await claims();
+  return p && p.pv == C.policy_version && Array.isArray(p.g) ? p.g : null;
 }
 
 async function sync() {
