@@ -23,6 +23,7 @@ from typing import Any
 from flask import Flask, Response
 
 from bench.support import ServerThread
+from consent_service.devserver import LateApp
 from consent_service.scan.banner import FIRST_LAYER, button_names
 from consent_service.scan.browser import CHROMIUM_ARGS, chromium_path
 from consent_service.scan.model import BEFORE, STATES, Interaction
@@ -131,20 +132,24 @@ def servers() -> Any:
     with tempfile.TemporaryDirectory(prefix="scan-bench-") as tmp:
         env = {"SECRET_KEYS": SECRETS[0], "IP_PEPPER": "scan-bench-pepper", "SITE_CACHE_SECONDS": "0",
                "RATE_LIMIT_WRITES": "100000/minute", "DATABASE_URL": f"sqlite:///{tmp}/consent.sqlite3"}
-        service = create_app(env={**env, "REDIS_PREFIX": f"cs-scan-bench-{os.getpid()}:"})
+        late_service = LateApp()
+        running = [ServerThread(late_service), ServerThread(create_tags(), host="127.0.0.2")]
+        service_url = f"http://127.0.0.1:{running[0].port}"
+        service = late_service.app = create_app(env={**env, "REDIS_PREFIX": f"cs-scan-bench-{os.getpid()}:",
+                                                     "PUBLIC_URL": service_url})
         logging.disable(logging.INFO)  # migration and request logs: the figures are the output
         with service.app_context():
             upgrade()
-        running = [ServerThread(service), ServerThread(create_tags(), host="127.0.0.2")]
         try:
-            service_url = f"http://127.0.0.1:{running[0].port}"
             tag_url = f"http://127.0.0.2:{running[1].port}"
-            late = _Late()
+            late = LateApp()
             shop_server = ServerThread(late)
             running.append(shop_server)
             shop_url = f"http://localhost:{shop_server.port}"
             with service.app_context():
-                sync_declarations(db.session, [parse_declaration(declaration(shop_url), "scan bench")])
+                shared = service.extensions["consent"]
+                sync_declarations(db.session, [parse_declaration(declaration(shop_url), "scan bench")],
+                                  shared.site_states, shared.keyring)
             late.app = create_shop(service_url, tag_url)
             yield shop_url, fetch_config(service_url, SITE)
         finally:
@@ -152,13 +157,6 @@ def servers() -> Any:
                 server.stop()
             with service.app_context():
                 db.engine.dispose()
-
-
-class _Late:
-    app: Any = None
-
-    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
-        return self.app(environ, start_response)
 
 
 def _settle(page: Any) -> None:

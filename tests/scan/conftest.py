@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from consent_service.devserver import LateApp
 from tests.support.browser import ServerThread, chromium_executable
 
 from .site import INTERACTIONS, SITE_ID, create_shop, create_third_party, declaration
@@ -23,15 +24,6 @@ from .site import INTERACTIONS, SITE_ID, create_shop, create_third_party, declar
 SECRET_KEYS = ["scan-secret-newest-0123456789abcdef012345"]
 SERVICE_ENV = {"SECRET_KEYS": ",".join(SECRET_KEYS), "IP_PEPPER": "scan-pepper", "SITE_CACHE_SECONDS": "0",
                "RATE_LIMIT_WRITES": "10000/minute"}
-
-
-class _LateApp:
-    """Lets the shop's server take its port before the shop (whose origin the site declares) exists."""
-
-    app: Any = None
-
-    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
-        return self.app(environ, start_response)
 
 
 @dataclass
@@ -65,24 +57,28 @@ def scan_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ScanSite]:
     from consent_service.sites.sync import sync_declarations
 
     tmp = tmp_path_factory.mktemp("scan-service")
-    service_app = create_app(env={**SERVICE_ENV, "DATABASE_URL": f"sqlite:///{tmp / 'consent.sqlite3'}",
-                                      "REDIS_PREFIX": f"cs-scan-{secrets.token_hex(3)}:"})
+    service = LateApp()
+    servers = [ServerThread(service)]
+    service_url = f"http://127.0.0.1:{servers[0].port}"
+    service_app = service.app = create_app(env={
+        **SERVICE_ENV, "DATABASE_URL": f"sqlite:///{tmp / 'consent.sqlite3'}", "PUBLIC_URL": service_url,
+        "REDIS_PREFIX": f"cs-scan-{secrets.token_hex(3)}:"})
     with service_app.app_context():
         upgrade()
-    servers = [ServerThread(service_app)]
     try:
-        service_url = f"http://127.0.0.1:{servers[0].port}"
         third_party = create_third_party()
         hosts = {}
         for name, address in (("video", "127.0.0.2"), ("ads", "127.0.0.3"), ("stats", "127.0.0.4")):
             servers.append(ServerThread(third_party, host=address))
             hosts[name] = f"http://{address}:{servers[-1].port}"
-        late = _LateApp()
+        late = LateApp()
         servers.append(ServerThread(late))
         shop_url = f"http://localhost:{servers[-1].port}"
         with service_app.app_context():
-            sync_declarations(db.session, [parse_declaration(declaration(shop_url), "scan fixture")])
-        late.app = create_shop(service_url=service_url, secrets=SECRET_KEYS, hosts=hosts)
+            shared = service_app.extensions["consent"]
+            sync_declarations(db.session, [parse_declaration(declaration(shop_url), "scan fixture")],
+                              shared.site_states, shared.keyring)
+        late.app = create_shop(service_url=service_url, hosts=hosts)
         yield ScanSite(service_url, shop_url, hosts, fetch_config(service_url, SITE_ID))
     finally:
         for server in reversed(servers):

@@ -30,7 +30,7 @@ from typing import Any
 
 from flask import Flask, Response, make_response, request
 
-from consent_service.tokens import TokenSigner
+from consent_service.shop.keys import service_keys
 
 SITE_ID = "scanfix"
 YEAR = 365 * 86400
@@ -120,10 +120,11 @@ if (add) add.addEventListener('click', function () {
 """
 
 
-def create_shop(*, service_url: str, secrets: list[str], hosts: dict[str, str], site_id: str = SITE_ID) -> Flask:
-    """The shop. `hosts`: the base URLs of the `video`, `ads` and `stats` third parties."""
+def create_shop(*, service_url: str, hosts: dict[str, str], site_id: str = SITE_ID) -> Flask:
+    """The shop. `hosts`: the base URLs of the `video`, `ads` and `stats` third parties. It checks the
+    consent token with the site's public keys (no guard: the scanner must see what it really sets)."""
     app = Flask("scan_fixture_shop")
-    signer = TokenSigner(site_id, secrets)
+    keys = service_keys(service_url, site_id)
     banner = f'<script src="{service_url}/v1/sites/{site_id}/banner.js" async></script>'
 
     def page(title: str, body: str, *, with_banner: bool = True) -> str:
@@ -141,8 +142,10 @@ def create_shop(*, service_url: str, secrets: list[str], hosts: dict[str, str], 
     def cookies(response: Response) -> Response:
         if response.mimetype == "text/html":
             response.set_cookie("sid", VALUE + "-sid", httponly=True, samesite="Lax")
-            check = signer.verify(request.cookies.get("consent"))
-            if check.decided and "preferences" in check.granted:
+            if keys.value is None:
+                keys.refresh()
+            check = keys.value.verify(request.cookies.get("consent")) if keys.value else None
+            if check is not None and check.decided and "preferences" in check.granted:
                 response.set_cookie("lang_pref", VALUE + "-en", max_age=YEAR, samesite="Lax")
         return response
 
