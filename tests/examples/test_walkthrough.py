@@ -46,11 +46,12 @@ def test_the_walkthrough_runs_against_a_real_service(tmp_path):
         run = subprocess.run(["sh", str(SCRIPT)], cwd=checkout, capture_output=True, text=True, timeout=120,
                              env=newcomer_env(instance, PORT=str(port), DEMO_PORT=str(shop_port)))
         assert run.returncode == 0, run.stdout + run.stderr
-        choice, consent, verified = (json.loads(line) for line in run.stdout.splitlines() if line.strip())
+        choice, consent, verified, jwks = (json.loads(line) for line in run.stdout.splitlines() if line.strip())
         assert choice["policy_version"] == 1 and choice["choices"]["analytics"] is True
         assert consent["status"] == "valid" and consent["visitor_id"] == choice["visitor_id"]
         assert consent["granted"] == ["analytics", "necessary"] and consent["record_id"] == choice["record_id"]
         assert verified["status"] == "valid" and verified["record_id"] == choice["record_id"]
+        assert [key["crv"] for key in jwks["keys"]] == ["Ed25519"]
         # stderr holds only the key command's own note, not the key and no warning.
         assert run.stderr.startswith("created read key ") and run.stderr.count("\n") == 1, run.stderr
     finally:
