@@ -17,7 +17,7 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from ..canonical import canonical_hash
-from ..cookie_patterns import NECESSARY
+from ..cookie_patterns import COOKIE_PATTERN, NECESSARY
 
 #: Google Consent Mode v2 signals.
 CONSENT_MODE_SIGNALS = (
@@ -31,7 +31,6 @@ CONSENT_MODE_SIGNALS = (
 )
 IDENTIFIER = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
 LANGUAGE_TAG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
-COOKIE_PATTERN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,128}$")
 TEXT_KEYS = (
     "title", "description", "accept_all", "reject_all", "customize", "save", "close", "settings",
     "preferences_title", "always_on", "gpc_notice", "download_record", "erase_data", "privacy_policy",
