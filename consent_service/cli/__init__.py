@@ -7,6 +7,7 @@
     consent-service export --site S [--since …] [--until …] [--format csv] > file
     consent-service proof seal [--site S] [--all-pending] / proof verify --site S
     consent-service purge --site S [--dry-run]
+    consent-service scan --site S [URL…] [--max-pages N] [--json FILE] [--html FILE]
 
 Commands live in one module per subject and are registered here, explicitly.
 """
@@ -19,7 +20,7 @@ import click
 from flask.cli import FlaskGroup
 
 from ..app import create_app
-from . import compliance, keys, sites
+from . import compliance, keys, scan, sites
 
 
 @click.group(cls=FlaskGroup, create_app=lambda: create_app(), add_version_option=False)
@@ -32,6 +33,7 @@ main.add_command(keys.keys)
 main.add_command(compliance.export_command)
 main.add_command(compliance.proof_group)
 main.add_command(compliance.purge_command)
+main.add_command(scan.scan_command)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -40,6 +40,8 @@ class ScanSite:
     shop_url: str
     hosts: dict[str, str]
     config: dict[str, Any]
+    #: The service's environment (its SQLite database included): the CLI runs against the same one.
+    env: dict[str, str]
 
     @property
     def start(self) -> str:
@@ -65,8 +67,9 @@ def scan_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ScanSite]:
     from consent_service.sites.sync import sync_declarations
 
     tmp = tmp_path_factory.mktemp("scan-service")
-    service_app = create_app(env={**SERVICE_ENV, "DATABASE_URL": f"sqlite:///{tmp / 'consent.sqlite3'}",
-                                      "REDIS_PREFIX": f"cs-scan-{secrets.token_hex(3)}:"})
+    env = {**SERVICE_ENV, "DATABASE_URL": f"sqlite:///{tmp / 'consent.sqlite3'}",
+           "REDIS_PREFIX": f"cs-scan-{secrets.token_hex(3)}:"}
+    service_app = create_app(env=env)
     with service_app.app_context():
         upgrade()
     servers = [ServerThread(service_app)]
@@ -83,7 +86,8 @@ def scan_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ScanSite]:
         with service_app.app_context():
             sync_declarations(db.session, [parse_declaration(declaration(shop_url), "scan fixture")])
         late.app = create_shop(service_url=service_url, secrets=SECRET_KEYS, hosts=hosts)
-        yield ScanSite(service_url, shop_url, hosts, fetch_config(service_url, SITE_ID))
+        yield ScanSite(service_url, shop_url, hosts, fetch_config(service_url, SITE_ID),
+                       {**env, "PUBLIC_URL": service_url})
     finally:
         for server in reversed(servers):
             server.stop()

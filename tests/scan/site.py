@@ -78,6 +78,8 @@ def declaration(shop_url: str) -> dict[str, Any]:
         ],
         "texts": {"en": {**_TEXTS_EN, "categories": _CATEGORY_TEXTS},
                   "zh-CN": {**zh, "categories": _CATEGORY_TEXTS}},
+        # What `consent-service scan --site scanfix` uses when given nothing else.
+        "scan": {"start_urls": [shop_url + "/"], "max_pages": 10, "interactions": INTERACTIONS},
     }
 
 
