@@ -42,6 +42,7 @@ MODULES = (
     "records.js",
     "state.js",
     "ui.js",
+    "declaration.js",
     "api.js",
     "start.js",
 )
