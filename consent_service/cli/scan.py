@@ -14,6 +14,7 @@ from typing import Any
 
 import click
 from flask.cli import with_appcontext
+from sqlalchemy.exc import SQLAlchemyError
 
 from ..compliance.scans import store_scan
 from ..extensions import db
@@ -105,15 +106,22 @@ def scan_command(site_id: str, urls: tuple[str, ...], max_pages: int | None, jso
         write_html(result, html_path, config)
         written.append(html_path)
     document = to_json(result, config)
-    stored = None
+    stored, problem = None, None
     if service_url is None and not no_store:
-        stored = store_scan(db.session, site_id, document, actor=cli_actor(), html=render_html(result, config))
+        try:
+            stored = store_scan(db.session, site_id, document, actor=cli_actor(), html=render_html(result, config))
+        except SQLAlchemyError as error:
+            db.session.rollback()
+            problem = (f"the scan ran but could not be stored ({type(error).__name__}: is the database there, "
+                       "with every migration applied? consent-service db upgrade)")
     click.echo(summary_text(result, document, stored.changes if stored else None,
                             stored.previous_id if stored else None))
     if stored is not None:
         click.echo(f"stored as scan {stored.id} (GET /v1/sites/{site_id}/scans/{stored.id})")
     if written:
         click.echo("wrote " + ", ".join(written))
+    if problem:
+        _fail(problem)
     raise SystemExit(result.exit_code)
 
 

@@ -13,30 +13,14 @@ import sqlalchemy as sa
 from consent_service.compliance.scans import store_scan
 from consent_service.extensions import db
 from consent_service.models import AccessLogEntry, Scan
-from consent_service.scan import ACCEPT, BEFORE, REJECT, ScanResult, render_html, to_json
-from consent_service.scan.classify import Classifier
-from consent_service.scan.findings import find
-from consent_service.scan.model import Entry, HostEntry
+from consent_service.scan import ACCEPT, BEFORE, REJECT, render_html, to_json
 from consent_service.sites.declaration import load_site_file
 from tests.support import DEMO_ORIGIN, DEMO_TOML, sync_demo, sync_site
 from tests.support.compliance import assert_refused, bearer
+from tests.support.scans import HOSTILE, scan_result
 
 PAGE = DEMO_ORIGIN + "/"
 LIST = "/v1/sites/demo/scans"
-HOSTILE = '<img src=x onerror="alert(1)">'
-
-
-def scan_result(config: dict[str, Any], cookies: list[tuple[str, str]], started_at: float) -> ScanResult:
-    """A finished scan of the demo shop that saw `cookies` ((name, state) pairs) on its home page."""
-    classifier = Classifier(config)
-    entries = [Entry(type="cookie", name=name, domain="127.0.0.1", state=state, pages=[PAGE], source="script",
-                     set_by=f"{DEMO_ORIGIN}/app.js?{HOSTILE}", attribution="observed",
-                     classification=classifier.classify(name)) for name, state in cookies]
-    hosts = [HostEntry("ads.example", BEFORE, [PAGE], ["https://ads.example/p.js"], ["script"], 1)]
-    return ScanResult(site="demo", policy_version=config["policy_version"], service=config["service"],
-                      start_urls=[PAGE], started_at=started_at, finished_at=started_at + 30, settings={},
-                      pages=[], visits=[], cookies=entries, storage=[], third_parties=hosts,
-                      findings=find(entries, hosts, classifier), notes=[HOSTILE])
 
 
 def store(app: Any, cookies: list[tuple[str, str]], started_at: float, *, html: bool = True) -> str:

@@ -1,6 +1,7 @@
 """`consent-service scan` against the fixture shop: exit status 0 (a clean shop), 1 (findings at error
 level) and 2 (it could not run), the reports it writes, the scan it stores with what changed since
-the previous one, and the access-log entry that says who ran it."""
+the previous one, the access-log entry that says who ran it, and the runs that store nothing
+(--service, --no-store)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,9 @@ from consent_service.extensions import db
 from consent_service.models import AccessLogEntry, Scan
 from consent_service.sites.declaration import parse_declaration
 from consent_service.sites.sync import sync_declarations
+from tests.support import sync_demo
 from tests.support.browser import ServerThread
+from tests.support.scans import scan_result
 
 from .conftest import ScanSite
 from .site import SITE_ID, VALUE, declaration
@@ -58,6 +61,62 @@ def logged(env: dict[str, str], site_id: str, action: str) -> list[AccessLogEntr
         db.session.expunge_all()
         db.engine.dispose()
     return entries
+
+
+# ------------------------------------------------------- the command's own work, without a browser
+
+
+@pytest.fixture
+def canned(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """The scan replaced by finished results (the demo shop's home page), one per run; records
+    what each run was asked to do."""
+    calls: list[dict[str, Any]] = []
+    runs = iter([[("session", "before"), ("_fbp", "before")], [("session", "before")]])
+
+    def fake_scan(start_urls: list[str], *, config: dict[str, Any], **options: Any) -> Any:
+        calls.append({"start_urls": start_urls, "config": config, **options})
+        return scan_result(config, next(runs), 1_800_000_000.0 + 86400 * len(calls))
+
+    monkeypatch.setattr("consent_service.cli.scan.scan", fake_scan)
+    return calls
+
+
+def test_the_site_settings_drive_the_scan_and_the_summary_names_changes(app: Any, demo: Any,
+                                                                        canned: list[dict[str, Any]]) -> None:
+    runner = app.test_cli_runner()
+    first = runner.invoke(main, ["scan", "--site", "demo"])
+    assert first.exit_code == 1, first.output
+    (call,) = canned
+    assert call["start_urls"] == ["http://127.0.0.1:8000/"] and call["max_pages"] == 20
+    assert call["interactions"] == demo.settings["scan"]["interactions"]
+    assert call["config"]["site"] == "demo" and call["config"]["service"] == "http://127.0.0.1:5000"
+    assert "findings: 3 errors" in first.stdout and "this is the site's first stored scan" in first.stdout
+    second = runner.invoke(main, ["scan", "--site", "demo", "--max-pages", "3", "http://127.0.0.1:8000/a"])
+    assert second.exit_code == 1 and canned[1]["max_pages"] == 3
+    assert canned[1]["start_urls"] == ["http://127.0.0.1:8000/a"]
+    assert "0 items added, 1 removed; 0 findings new, 2 resolved" in second.stdout
+    assert "  - cookie _fbp (127.0.0.1), before" in second.stdout
+    with app.app_context():
+        assert [s.exit_code for s in db.session.execute(sa.select(Scan).order_by(Scan.id)).scalars()] == [1, 1]
+
+
+def test_a_scan_that_cannot_be_stored_is_status_2(app: Any, demo: Any, canned: list[dict[str, Any]],
+                                                  monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise sa.exc.OperationalError("INSERT INTO scans", {}, Exception("no such table: scans"))
+
+    monkeypatch.setattr("consent_service.cli.scan.store_scan", broken)
+    report = tmp_path / "scan.json"
+    result = app.test_cli_runner().invoke(main, ["scan", "--site", "demo", "--json", str(report)])
+    assert result.exit_code == 2 and "the scan ran but could not be stored" in result.stderr
+    assert "findings: 3 errors" in result.stdout and report.exists()  # nothing the scan found is lost
+
+
+def test_public_url_names_the_service(make_app: Any, canned: list[dict[str, Any]]) -> None:
+    app = make_app(PUBLIC_URL="https://consent.example/")
+    sync_demo(app)
+    assert app.test_cli_runner().invoke(main, ["scan", "--site", "demo", "--no-store"]).exit_code == 1
+    assert canned[0]["config"]["service"] == "https://consent.example"
 
 
 # --------------------------------------------------------------------- could not run: status 2
@@ -138,8 +197,13 @@ def test_findings_are_status_1_written_stored_and_compared(scan_site: ScanSite, 
     assert len(entry) == 1 and entry[0].actor == scan.actor and entry[0].details["exit_code"] == 1
 
     # A narrower scan afterwards: what the other pages set is gone, and the command says so.
-    second = invoke(scan_site.env, "scan", "--site", SITE_ID, "--max-pages", "1", "--no-store")
-    assert second.exit_code == 1 and "since the last scan" not in second.stdout
+    # Against a service's public configuration: the start URL is given, nothing is stored.
+    remote_json = tmp_path / "remote.json"
+    remote = invoke(scan_site.env, "scan", "--site", SITE_ID, "--service", scan_site.service_url, "--max-pages", "1",
+                    "--json", str(remote_json), scan_site.shop_url + "/products")
+    assert remote.exit_code == 1 and "since the last scan" not in remote.stdout and "stored as" not in remote.stdout
+    remote_cookies = {c["name"] for c in json.loads(remote_json.read_text(encoding="utf-8"))["cookies"]}
+    assert "YSC" in remote_cookies and "cart" not in remote_cookies  # the [scan] interactions are not public
     assert len(stored(scan_site.env, SITE_ID)) == before + 1
     third = invoke(scan_site.env, "scan", "--site", SITE_ID, "--max-pages", "1")
     assert third.exit_code == 1
@@ -185,11 +249,11 @@ def test_a_clean_shop_is_status_0(scan_site: ScanSite, chromium: str) -> None:
         with app.app_context():
             sync_declarations(db.session, [parse_declaration(raw, "clean shop")])
             db.engine.dispose()
-        result = invoke(scan_site.env, "scan", "--site", CLEAN_SITE, "--max-pages", "1")
+        result = invoke(scan_site.env, "scan", "--site", CLEAN_SITE, "--max-pages", "1", "--no-store")
     finally:
         server.stop()
     assert result.exit_code == 0, result.output
+    assert f"scan of {CLEAN_SITE}: 1 pages x 3 states" in result.stdout  # the first origin is the start
     assert "findings: 0 errors, 0 warnings, 0 info" in result.stdout, result.stdout
-    assert "this is the site's first stored scan" in result.stdout
-    (scan,) = stored(scan_site.env, CLEAN_SITE)
-    assert scan.exit_code == 0 and scan.summary["start_urls"] == [origin + "/"]
+    assert "since the last scan" not in result.stdout and "stored as" not in result.stdout
+    assert stored(scan_site.env, CLEAN_SITE) == []
