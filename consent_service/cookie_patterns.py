@@ -6,11 +6,14 @@ Pure standard library: the shop side imports it."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
 #: The category that is always on (login, cart, security) and can never be refused.
 NECESSARY = "necessary"
+#: What a declared name or pattern may hold: an RFC 6265 cookie-name token (and '*'), 1 to 128 characters.
+COOKIE_PATTERN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,128}$")
 
 
 def pattern_parts(pattern: str) -> tuple[str, str] | None:

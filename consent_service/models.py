@@ -169,3 +169,32 @@ class SigningKey(db.Model):
     signs_from: Mapped[datetime] = mapped_column(UTCDateTime)
     #: Stops verifying from this time on; never the only active key of a site.
     retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Scan(db.Model):
+    """One run of the cookie scanner against a site, kept as its history: the report, its counts and
+    what changed since the scan before it (migration 0004)."""
+
+    __tablename__ = "scans"
+    __table_args__ = (sa.Index("ix_scans_site", "site_id", "id"),)
+
+    #: Time-sortable (ids.py): a site's scans in id order are its history.
+    id: Mapped[str] = mapped_column(sa.String(26), primary_key=True)
+    site_id: Mapped[str] = mapped_column(sa.ForeignKey("sites.id"))
+    #: Who ran it, as the access log names actors (`cli:<user>`).
+    actor: Mapped[str] = mapped_column(sa.String(100))
+    scanned_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    policy_version: Mapped[int | None] = mapped_column(sa.Integer)
+    #: 0 clean, 1 findings at error level (a scan that could not run is not stored).
+    exit_code: Mapped[int] = mapped_column(sa.Integer)
+    #: The counts a list shows: pages, visits, items per state, findings per level and kind, changes.
+    summary: Mapped[dict] = mapped_column(sa.JSON)
+    previous_id: Mapped[str | None] = mapped_column(sa.String(26))
+    #: What changed since the previous scan (scan/diff.py), kept as it was when this one was stored.
+    changes: Mapped[dict] = mapped_column(sa.JSON, deferred=True)
+    #: The whole JSON report (`consent-scan/1`).
+    document: Mapped[dict] = mapped_column(sa.JSON, deferred=True)
+    #: The self-contained HTML report, gzip-compressed; None when it was not kept.
+    report_html: Mapped[bytes | None] = mapped_column(sa.LargeBinary, deferred=True)

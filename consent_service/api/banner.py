@@ -1,7 +1,8 @@
 """Public endpoints the banner calls from shop pages: its script, its configuration, the site's
-public keys, the recording of a choice and, for browsers without Ed25519 in WebCrypto, a token
-check. Only the site's own origins may record or check; both are rate limited per desensitized IP
-address. Nothing served is built from the request's Host: the service's URL is PUBLIC_URL."""
+public keys, the cookie declaration of a privacy page, the recording of a choice and, for browsers
+without Ed25519 in WebCrypto, a token check. Only the site's own origins may record or check; both
+are rate limited per desensitized IP address. Nothing served is built from the request's Host: the
+service's URL is PUBLIC_URL."""
 
 from __future__ import annotations
 
@@ -12,13 +13,15 @@ from flask_smorest import Blueprint
 
 from ..banner.bundle import not_found_script, render_banner
 from ..consents.recording import Choice, RecordedChoice
-from ..errors import NotFound
+from ..errors import NotFound, ServiceError
 from ..extensions import db, limiter
+from ..sites.cookie_declaration import cookie_declaration, declaration_fragment, pick_language
 from ..times import iso
 from .body import load_json
 from .context import client_ip_hash, get_site, json_response, service_url, services, write_rate_limit
 from .cors import cors, cors_for_site_origins, preflight, require_origin
-from .openapi import documented
+from .openapi import documented, query_parameters
+from .params import check_parameters
 from .schemas import ConsentDecisionSchema, ConsentRequestSchema, ConsentResponseSchema, TokenVerifyRequestSchema
 
 blp = Blueprint("banner", __name__, url_prefix="/v1/sites", description="Called by the banner on shop pages.")
@@ -124,6 +127,46 @@ def get_config(site_id: str) -> Response:
     response = jsonify(_banner_config(site_id))
     response.headers["Cache-Control"] = "public, max-age=60"
     response.headers["Access-Control-Allow-Origin"] = "*"
+    response.add_etag()
+    return response.make_conditional(request)
+
+
+DECLARATION_PARAMETERS = ("lang", "format")
+DECLARATION_FORMATS = {"json": "application/json", "html": "text/html"}
+
+
+def _declaration_format() -> str:
+    """`format=json|html`, else what the Accept header prefers (JSON when it does not say)."""
+    raw = request.args.get("format")
+    if raw:
+        if raw.lower() not in DECLARATION_FORMATS:
+            raise ServiceError("unsupported_format", "format must be json or html", details={"parameter": "format"})
+        return raw.lower()
+    best = request.accept_mimetypes.best_match(list(DECLARATION_FORMATS.values()), default="application/json")
+    return "html" if best == "text/html" else "json"
+
+
+@blp.route("/<site_id>/declaration", methods=["GET"])
+@documented(blp, errors=(400, 404), parameters=query_parameters(DECLARATION_PARAMETERS), responses={
+    200: (None, "Every declared cookie by category, with provider, purpose and lifetime, in one of the site's "
+                "languages (`lang`; the site's default when it has none that matches): JSON, or an HTML fragment "
+                "with format=html or Accept: text/html"),
+})
+def get_declaration(site_id: str) -> Response:
+    """The cookie declaration for a privacy page."""
+    site = get_site(site_id)
+    check_parameters(request.args, DECLARATION_PARAMETERS)
+    fmt = _declaration_format()
+    declaration = cookie_declaration(site, pick_language(site, request.args.get("lang")))
+    if fmt == "html":
+        response = Response(declaration_fragment(declaration), mimetype="text/html")
+        response.headers["Content-Security-Policy"] = "default-src 'none'"
+        response.headers["X-Content-Type-Options"] = "nosniff"
+    else:
+        response = jsonify(declaration)
+    response.headers["Content-Language"] = declaration["language"]
+    response.headers["Cache-Control"] = "public, max-age=60"
+    response.vary.add("Accept")
     response.add_etag()
     return response.make_conditional(request)
 

@@ -43,6 +43,7 @@ MODULES = (
     "verify.js",
     "state.js",
     "ui.js",
+    "declaration.js",
     "api.js",
     "start.js",
 )
@@ -52,6 +53,21 @@ _CONFIG_SLOT = "__CONSENT_CONFIG__"
 #: Configuration the banner never reads, left out of the script (it stays in /config): every byte
 #: is sent on every page view.
 NOT_INLINED = ("policy_hash",)
+#: What a cookie declaration keeps in the script: enough to delete refused cookies. Providers,
+#: purposes and lifetimes, like the categories' descriptions, come with the cookie declaration
+#: (GET …/declaration) that the preferences view and a privacy page fetch when they need them.
+INLINED_COOKIE_KEYS = ("name", "pattern", "category")
+
+
+def script_config(config: dict[str, Any]) -> dict[str, Any]:
+    """The part of a site's configuration (the dict /config serves) that the script carries."""
+    inlined = {key: value for key, value in config.items() if key not in NOT_INLINED}
+    inlined["cookies"] = [{key: cookie[key] for key in INLINED_COOKIE_KEYS if key in cookie}
+                          for cookie in config["cookies"]]
+    inlined["texts"] = {language: {**texts, "categories": {category: {"title": text["title"]}
+                                                           for category, text in texts["categories"].items()}}
+                        for language, texts in config["texts"].items()}
+    return inlined
 
 
 @dataclass(frozen=True)
@@ -128,7 +144,7 @@ def render_banner(config: dict[str, Any]) -> BannerBundle:
 
     Rendered and compressed once per distinct configuration; later calls return the cached bundle.
     """
-    return _render(canonical_config({key: value for key, value in config.items() if key not in NOT_INLINED}))
+    return _render(canonical_config(script_config(config)))
 
 
 def not_found_script(site_id: str) -> bytes:

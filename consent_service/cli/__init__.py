@@ -8,6 +8,7 @@
     consent-service export --site S [--since …] [--until …] [--format csv] > file
     consent-service proof seal [--site S] [--all-pending] / proof verify --site S
     consent-service purge --site S [--dry-run]
+    consent-service scan --site S [URL…] [--max-pages N] [--json FILE] [--html FILE]
 
 Commands live in one module per subject and are registered here, explicitly.
 """
@@ -20,7 +21,7 @@ import click
 from flask.cli import FlaskGroup
 
 from ..app import create_app
-from . import compliance, keys, signing_keys, sites
+from . import compliance, keys, scan, signing_keys, sites
 
 
 @click.group(cls=FlaskGroup, create_app=lambda: create_app(), add_version_option=False)
@@ -34,6 +35,7 @@ main.add_command(signing_keys.signing_keys)
 main.add_command(compliance.export_command)
 main.add_command(compliance.proof_group)
 main.add_command(compliance.purge_command)
+main.add_command(scan.scan_command)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -11,9 +11,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from consent_service.cookie_patterns import COOKIE_PATTERN
 from consent_service.scan.findings import DEFINITE
 from consent_service.scan.model import STATES, Entry, ScanResult
-from consent_service.sites.declaration import COOKIE_PATTERN
 
 _KIND = {"cookie": "cookie", "localStorage": "localStorage key", "sessionStorage": "sessionStorage key",
          "indexedDB": "IndexedDB database"}

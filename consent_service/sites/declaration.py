@@ -3,7 +3,9 @@ policy versions.
 
 A *policy version* is an immutable snapshot of everything a visitor is shown (categories, cookie
 declarations, texts). Its identity is the SHA-256 of its canonical JSON form, so syncing an unchanged
-file publishes nothing and any change a visitor could notice publishes a new version.
+file publishes nothing and any change a visitor could notice publishes a new version. What visitors
+do not see — origins, lifetimes, how the cookie scanner visits the shop (`[scan]`) — is the site's
+settings, updated in place.
 """
 
 from __future__ import annotations
@@ -13,11 +15,12 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from ..canonical import canonical_hash
-from ..cookie_patterns import NECESSARY
+from ..cookie_patterns import COOKIE_PATTERN, NECESSARY
 
 #: Google Consent Mode v2 signals.
 CONSENT_MODE_SIGNALS = (
@@ -31,11 +34,12 @@ CONSENT_MODE_SIGNALS = (
 )
 IDENTIFIER = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
 LANGUAGE_TAG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
-COOKIE_PATTERN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,128}$")
 TEXT_KEYS = (
     "title", "description", "accept_all", "reject_all", "customize", "save", "close", "settings",
     "preferences_title", "always_on", "gpc_notice", "download_record", "erase_data", "privacy_policy",
 )
+#: The labels of the cookie declaration a privacy page shows (texts.<language>.declaration).
+DECLARATION_TEXT_KEYS = ("cookie", "provider", "purpose", "lifetime", "allowed", "refused", "undecided", "change")
 
 
 class SiteFileError(ValueError):
@@ -96,13 +100,37 @@ class _CookieSchema(Schema):
             raise ValidationError("give exactly one of name or pattern", "name")
 
 
+class _InteractionSchema(Schema):
+    """A step the scanner takes on matching pages: click `click` (a CSS selector) where the page's
+    path (or URL) matches the glob `page` (every page when there is none)."""
+
+    page = fields.String(validate=validate.Length(min=1, max=300))
+    click = fields.String(required=True, validate=validate.Length(min=1, max=300))
+
+
+class _ScanSchema(Schema):
+    """How `consent-service scan` visits the shop by default (the command's options override it)."""
+
+    start_urls = fields.List(fields.Url(require_tld=False, schemes={"http", "https"}),
+                             load_default=list, validate=validate.Length(max=50))
+    max_pages = fields.Integer(load_default=20, validate=validate.Range(1, 1000))
+    interactions = fields.List(fields.Nested(_InteractionSchema), load_default=list,
+                               validate=validate.Length(max=50))
+
+
 class _CategoryTextSchema(Schema):
     title = _text(200, required=True)
     description = _text(required=True)
 
 
+class _DeclarationTextSchema(Schema):
+    class Meta:
+        include = {key: _text(200, required=True) for key in DECLARATION_TEXT_KEYS}
+
+
 class _TextsSchema(Schema):
     categories = fields.Dict(keys=fields.String(), values=fields.Nested(_CategoryTextSchema), required=True)
+    declaration = fields.Nested(_DeclarationTextSchema, required=True)
 
     class Meta:
         include = {key: _text(required=True) for key in TEXT_KEYS}
@@ -114,6 +142,7 @@ class _DeclarationSchema(Schema):
                              values=fields.Nested(_CategorySchema), required=True)
     cookies = fields.List(fields.Nested(_CookieSchema), load_default=list, validate=validate.Length(max=500))
     texts = fields.Dict(keys=fields.String(), values=fields.Nested(_TextsSchema), required=True)
+    scan = fields.Nested(_ScanSchema, load_default=lambda: _ScanSchema().load({}))
 
     @validates_schema
     def _consistent(self, data: dict, **_: Any) -> None:
@@ -138,6 +167,12 @@ class _DeclarationSchema(Schema):
             for index, cookie in enumerate(data.get("cookies", [])):
                 if language not in cookie["purpose"]:
                     raise ValidationError(f"cookies[{index}].purpose lacks language {language!r}", "cookies")
+        origins = {origin.rstrip("/") for origin in data.get("site", {}).get("origins", [])}
+        for index, url in enumerate(data.get("scan", {}).get("start_urls", [])):
+            parts = urlsplit(url)
+            if f"{parts.scheme}://{parts.netloc}" not in origins:
+                raise ValidationError(f"start_urls[{index}] {url!r} is not on one of site.origins (the banner "
+                                      "shows only there)", "scan")
 
 
 def _flatten(messages: Any, prefix: str = "") -> list[str]:
@@ -201,6 +236,8 @@ def parse_declaration(raw: dict[str, Any], source: str = "<declaration>") -> Sit
         "refuse_lifetime_days", "retention_buffer_days",
     )}
     settings["origins"] = [origin.rstrip("/") for origin in settings["origins"]]
+    # Visitors never see how the shop is scanned: a setting, outside the notice and its hash.
+    settings["scan"] = data["scan"]
     return SiteDeclaration(site_id=site["id"], settings=settings, notice=notice)
 
 

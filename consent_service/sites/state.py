@@ -41,6 +41,13 @@ class SiteState:
     def languages(self) -> list[str]:
         return self.notice["languages"]
 
+    @functools.cached_property
+    def banner_texts(self) -> dict[str, Any]:
+        """The texts the banner carries on every page: all but the cookie declaration's labels, which
+        it fetches with the declaration on the pages that show one (sites/cookie_declaration.py)."""
+        return {language: {key: text for key, text in texts.items() if key != "declaration"}
+                for language, texts in self.notice["texts"].items()}
+
     def banner_config(self, service_url: str, keys: Mapping[str, str]) -> dict[str, Any]:
         """The configuration the banner needs, as served at /config and inlined in banner.js: the
         service's public URL (never a request's Host) and the site's active public keys (key id ->
@@ -58,7 +65,7 @@ class SiteState:
             "default_language": self.notice["default_language"],
             "categories": self.notice["categories"],
             "cookies": self.notice["cookies"],
-            "texts": self.notice["texts"],
+            "texts": self.banner_texts,
             "privacy_policy_url": self.notice["privacy_policy_url"],
         }
 

@@ -64,7 +64,18 @@ def test_config_is_inlined_and_cannot_break_out():
     config["texts"]["en"]["title"] = "</script><script>alert(1)</script>"
     body = render_banner(config).body
     assert b"</script>" not in body and b"<script>" not in body
-    assert b'"policy_version":1' in body and b"Demo Software Shop" in body
+    assert b'"policy_version":1' in body and b"Reject all" in body
+
+
+def test_the_script_carries_what_its_first_view_and_toggles_need_and_no_more():
+    """Cookie providers, purposes, lifetimes and the categories' descriptions come with the cookie
+    declaration when a view needs them: every other page view does not pay for them."""
+    config = demo_config()
+    body = render_banner(config).body.decode()
+    purpose = config["cookies"][0]["purpose"]["en"]
+    description = config["texts"]["en"]["categories"]["analytics"]["description"]
+    assert purpose not in body and description not in body
+    assert config["texts"]["en"]["categories"]["analytics"]["title"] in body and '"_ga_*"' in body
 
 
 def test_no_dynamic_code_or_html_sinks():

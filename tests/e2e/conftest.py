@@ -66,6 +66,7 @@ def demo_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
 
     raw = tomllib.loads(DEMO_TOML.read_text(encoding="utf-8"))
     raw["site"]["origins"] = [shop_url]
+    raw["scan"]["start_urls"] = [shop_url + "/"]
     raw["site"]["privacy_policy_url"] = shop_url + "/privacy"
     with service_app.app_context():
         sync_declarations(db.session, [parse_declaration(raw, "demo.toml (e2e)")])

@@ -32,6 +32,8 @@ class ScanSite:
     shop_url: str
     hosts: dict[str, str]
     config: dict[str, Any]
+    #: The service's environment (its SQLite database included): the CLI runs against the same one.
+    env: dict[str, str]
 
     @property
     def start(self) -> str:
@@ -60,9 +62,9 @@ def scan_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ScanSite]:
     service = LateApp()
     servers = [ServerThread(service)]
     service_url = f"http://127.0.0.1:{servers[0].port}"
-    service_app = service.app = create_app(env={
-        **SERVICE_ENV, "DATABASE_URL": f"sqlite:///{tmp / 'consent.sqlite3'}", "PUBLIC_URL": service_url,
-        "REDIS_PREFIX": f"cs-scan-{secrets.token_hex(3)}:"})
+    env = {**SERVICE_ENV, "DATABASE_URL": f"sqlite:///{tmp / 'consent.sqlite3'}", "PUBLIC_URL": service_url,
+           "REDIS_PREFIX": f"cs-scan-{secrets.token_hex(3)}:"}
+    service_app = service.app = create_app(env=env)
     with service_app.app_context():
         upgrade()
     try:
@@ -79,7 +81,7 @@ def scan_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ScanSite]:
             sync_declarations(db.session, [parse_declaration(declaration(shop_url), "scan fixture")],
                               shared.site_states, shared.keyring)
         late.app = create_shop(service_url=service_url, hosts=hosts)
-        yield ScanSite(service_url, shop_url, hosts, fetch_config(service_url, SITE_ID))
+        yield ScanSite(service_url, shop_url, hosts, fetch_config(service_url, SITE_ID), env)
     finally:
         for server in reversed(servers):
             server.stop()

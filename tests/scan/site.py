@@ -44,6 +44,9 @@ _TEXTS_EN = {
     "close": "Close", "settings": "Cookie settings", "preferences_title": "Cookie preferences",
     "always_on": "Always on", "gpc_notice": "GPC is on.", "download_record": "Download my consent record",
     "erase_data": "Erase my data", "privacy_policy": "Privacy policy",
+    "declaration": {"cookie": "Cookie", "provider": "Provider", "purpose": "Purpose", "lifetime": "Lifetime",
+                    "allowed": "Allowed", "refused": "Not allowed", "undecided": "You have not chosen yet.",
+                    "change": "Change your choice"},
 }
 _CATEGORY_TEXTS = {name: {"title": name.title(), "description": f"{name.title()} cookies."}
                    for name in ("necessary", "preferences", "analytics", "marketing")}
@@ -75,6 +78,8 @@ def declaration(shop_url: str) -> dict[str, Any]:
         ],
         "texts": {"en": {**_TEXTS_EN, "categories": _CATEGORY_TEXTS},
                   "zh-CN": {**zh, "categories": _CATEGORY_TEXTS}},
+        # What `consent-service scan --site scanfix` uses when given nothing else.
+        "scan": {"start_urls": [shop_url + "/"], "max_pages": 10, "interactions": INTERACTIONS},
     }
 
 

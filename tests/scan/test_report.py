@@ -14,7 +14,7 @@ from consent_service.scan.cookie_database import CookieDatabase
 from consent_service.scan.findings import find
 from consent_service.scan.model import ACCEPT, BEFORE, REJECT, Entry, HostEntry, ScanResult, Visit
 from consent_service.scan.snippets import declaration_snippets, human_lifetime
-from consent_service.sites.declaration import SiteFileError, parse_declaration
+from consent_service.sites.declaration import DECLARATION_TEXT_KEYS, SiteFileError, parse_declaration
 
 EVIL = '<img src=x onerror="alert(1)">'
 CSV = ("ID,Platform,Category,Cookie / Data Key name,Domain,Description,Retention period,Data Controller,"
@@ -23,7 +23,8 @@ CSV = ("ID,Platform,Category,Cookie / Data Key name,Domain,Description,Retention
        "3,Youtube,Functional,YSC,,Video statistics,session,Google,,0\n")
 TEXTS = {"title": "t", "description": "d", "accept_all": "Accept all", "reject_all": "Reject all",
          "customize": "c", "save": "s", "close": "x", "settings": "s", "preferences_title": "p", "always_on": "a",
-         "gpc_notice": "g", "download_record": "d", "erase_data": "e", "privacy_policy": "p"}
+         "gpc_notice": "g", "download_record": "d", "erase_data": "e", "privacy_policy": "p",
+         "declaration": {key: key for key in DECLARATION_TEXT_KEYS}}
 CATEGORIES = ("necessary", "preferences", "analytics", "marketing")
 RAW = {
     "site": {"id": "shop", "name": "Shop", "origins": ["https://shop.example"], "default_language": "en",

@@ -39,6 +39,19 @@ def test_demo_declaration_is_complete():
     ('default_language = "en"', 'default_language = "fr"', "site.default_language: must be one of"),
     ('origins = ["http://127.0.0.1:8000", "http://localhost:8000"]', 'origins = ["not a url"]', "site.origins[0]"),
     ('name = "session"', 'name = "session"\npattern = "sess*"', "give exactly one of name or pattern"),
+    # The declaration's labels are texts like the others: every language has all of them.
+    ('refused = "未允许"\n', '', "texts.zh-CN.value.declaration.refused: Missing data"),
+    ('[texts.en.declaration]', '[texts.en.declaration_x]', "texts.en.value.declaration: Missing data"),
+    ('allowed = "Allowed"', 'allowed = ""', "texts.en.value.declaration.allowed"),
+    # How the scanner visits the shop: checked as strictly as the rest.
+    ('start_urls = ["http://127.0.0.1:8000/"]', 'start_urls = ["https://elsewhere.example/"]',
+     "start_urls[0] 'https://elsewhere.example/' is not on one of site.origins"),
+    ('start_urls = ["http://127.0.0.1:8000/"]', 'start_urls = ["javascript:alert(1)"]',
+     "scan.start_urls[0]: Not a valid URL"),
+    ("max_pages = 20", "max_pages = 0", "scan.max_pages"),
+    ("max_pages = 20", "max_pages = 20\ndepth = 3", "scan.depth: Unknown field"),
+    ('{ page = "/products/*", click', '{ page = "/products/*", clik', "scan.interactions[0].click: Missing data"),
+    ('{ page = "/products/*",', '{ page = 3,', "scan.interactions[0].page: Not a valid string"),
 ])
 def test_bad_file_names_file_key_and_problem(tmp_path, old, new, expected):
     text = DEMO_TOML.read_text(encoding="utf-8")
@@ -47,6 +60,25 @@ def test_bad_file_names_file_key_and_problem(tmp_path, old, new, expected):
     with pytest.raises(SiteFileError) as error:
         load_site_file(path)
     assert str(path) in str(error.value) and expected in str(error.value)
+
+
+def test_scan_settings_are_settings_not_notice(tmp_path):
+    """How the shop is scanned is not shown to visitors: it lives in the settings, out of the hash."""
+    declaration = load_site_file(DEMO_TOML)
+    assert declaration.settings["scan"] == {
+        "start_urls": ["http://127.0.0.1:8000/"], "max_pages": 20,
+        "interactions": [{"page": "/products/*", "click": "form[action='/cart'] button[type=submit]"}]}
+    assert "scan" not in declaration.notice
+    text = DEMO_TOML.read_text(encoding="utf-8")
+    changed = load_site_file(write(tmp_path, "scan.toml", text.replace("max_pages = 20", "max_pages = 50")
+                                   .replace('page = "/products/*", ', "")))
+    assert changed.settings["scan"]["max_pages"] == 50
+    assert changed.settings["scan"]["interactions"] == [{"click": "form[action='/cart'] button[type=submit]"}]
+    assert changed.policy_hash == declaration.policy_hash
+    start = text.index("[scan]")
+    bare = load_site_file(write(tmp_path, "bare.toml", text[:start] + text[text.index("[categories.necessary]"):]))
+    assert bare.settings["scan"] == {"start_urls": [], "max_pages": 20, "interactions": []}
+    assert bare.policy_hash == declaration.policy_hash
 
 
 def test_invalid_toml_and_missing_file(tmp_path):
@@ -82,8 +114,11 @@ def test_sync_publishes_only_on_visible_change(app, tmp_path):
     origins = write(tmp_path, "origins.toml", text.replace('"http://localhost:8000"', '"https://shop.example"'))
     output = run_cli(app, "sites", "sync", str(origins)).output
     assert "unchanged at policy version 1 (settings updated)" in output
+    scan = write(tmp_path, "scan.toml", origins.read_text(encoding="utf-8").replace("max_pages = 20", "max_pages = 5"))
+    assert "unchanged at policy version 1 (settings updated)" in run_cli(app, "sites", "sync", str(scan)).output
     with app.app_context():
         assert db.session.get(Site, "demo").settings["origins"][1] == "https://shop.example"
+        assert db.session.get(Site, "demo").settings["scan"]["max_pages"] == 5
     # A text the visitor sees: a new immutable version with its own hash.
     texts = write(tmp_path, "texts.toml", text.replace("Reject all", "Refuse all"))
     assert "published policy version 2" in run_cli(app, "sites", "sync", str(texts)).output

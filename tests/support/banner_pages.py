@@ -112,6 +112,7 @@ class Service:
         raw = tomllib.loads(DEMO_TOML.read_text(encoding="utf-8"))
         raw["site"]["id"] = site_id
         raw["site"]["origins"] = [self.page_origin]
+        raw["scan"]["start_urls"] = [self.page_origin + "/"]
         raw["site"]["privacy_policy_url"] = self.page_origin + "/privacy"
         if edit:
             edit(raw)

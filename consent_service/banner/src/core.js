@@ -19,7 +19,8 @@ var d = document, w = window, nav = navigator,
      checked    [token, claims] of the last token that verified (verify.js)
      bar, modal the open first layer and preferences view, else null (ui.js)
      opener     what had the focus before the preferences opened (ui.js)
-     back       where the focus came into the first layer from, to hand it back on Escape (ui.js) */
+     back       where the focus came into the first layer from, to hand it back on Escape (ui.js)
+     details    the promise of the cookie declaration, fetched once (ui.js details()) */
   S = { granted: null, listeners: [] };
 
 /* Element builder: props set as properties (or attributes when unknown/aria), '@x' binds listeners.

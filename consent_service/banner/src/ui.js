@@ -1,7 +1,17 @@
 /* The two views: a non-modal first layer at the bottom of the viewport and a modal preferences
    view. Both are position:fixed, so showing them shifts nothing on the page. Any applied choice
-   closes them (S.onApply). */
+   closes them (S.onApply). The script carries the texts of both views but not the categories'
+   descriptions nor the cookies' providers, purposes and lifetimes: those come with the cookie
+   declaration, fetched once the banner shows (or a privacy page asks), so that every other page
+   view does not pay for them; without it the toggles still work. */
 var T = C.texts[lang];
+
+/* The cookie declaration in this page's language, fetched once (again after a failure). */
+function details() {
+  return S.details = S.details || fetch(API + '/declaration?lang=' + lang)
+    .then(r => r.ok ? r.json() : Promise.reject(r.status))
+    .catch(e => { S.details = 0; throw e; });
+}
 
 function button(text, onclick, cls) {
   return h('button', { type: 'button', className: cls || 'cc-btn', '@click': onclick }, [text]);
@@ -47,29 +57,26 @@ function showBanner() {
   d.body.prepend(S.bar);
   d.activeElement == d.body && S.bar.focus();
   performance.mark && performance.mark('consent:shown');
+  setTimeout(() => details().catch(() => 0), 1);
 }
 
-function cookieDetails(category) {
-  var decls = C.cookies.filter(k => k.category == category);
-  return decls.length && h('details', {}, [
-    h('summary', {}, [decls.map(k => k.name || k.pattern).join(', ')]),
-    h('ul', {}, decls.map(k => h('li', {}, [
-      h('strong', {}, [k.name || k.pattern]), ' \u00b7 ' + k.provider + ' \u00b7 ' + k.lifetime + ' \u00b7 ',
-      k.purpose[lang] || k.purpose[C.default_language] || '',
-    ]))),
-  ]);
+/* A category's description and cookies, from the declaration, into its row of the view. */
+function describe(c, row) {
+  row.append(
+    h('p', { id: 'cc-c-' + c.id }, [c.description]),
+    c.cookies.length > 0 && h('details', {}, [
+      h('summary', {}, [c.cookies.map(k => k.name).join(', ')]),
+      h('ul', {}, c.cookies.map(k => h('li', {}, [h('strong', {}, [k.name]), [' ', k.provider, k.lifetime, k.purpose].join(' \u00b7 ')]))),
+    ]));
 }
 
 function categoryRow(c) {
-  var text = T.categories[c.id], on = c.required || has(c.id);
-  return h('div', { className: 'cc-cat' }, [
+  return h('div', { className: 'cc-cat', id: 'cc-r-' + c.id }, [
     h('label', {}, [
-      h('input', { type: 'checkbox', role: 'switch', name: c.id, checked: on, disabled: c.required, 'aria-describedby': 'cc-c-' + c.id }),
-      text.title,
+      h('input', { type: 'checkbox', role: 'switch', name: c.id, checked: c.required || has(c.id), disabled: c.required, 'aria-describedby': 'cc-c-' + c.id }),
+      T.categories[c.id].title,
       c.required && h('span', { className: 'cc-on' }, [T.always_on]),
     ]),
-    h('p', { id: 'cc-c-' + c.id }, [text.description]),
-    cookieDetails(c.id),
   ]);
 }
 
@@ -102,6 +109,8 @@ function openPreferences() {
   S.modal = h('div', { className: 'cc-m', '@keydown': trapKeys }, [view]);
   d.body.append(S.modal);
   view.querySelector('input:not([disabled]),button').focus();
+  details().then(D => D.categories.forEach(c => (c.row = view.querySelector('#cc-r-' + c.id)) && describe(c, c.row)))
+    .catch(e => console.warn('consent: no cookie details', e));
 }
 
 /* Escape closes without deciding; Tab and Shift+Tab wrap inside the view. */
