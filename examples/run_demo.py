@@ -59,7 +59,8 @@ def move_to_port(url: str, port: int) -> str:
 
 
 def demo_declaration(shop_port: int, path: Path = DEMO_TOML) -> Any:
-    """sites/demo.toml as the shop on `shop_port` needs it: origins and privacy link on that port.
+    """sites/demo.toml as the shop on `shop_port` needs it: origins, privacy link and the scanner's
+    start pages on that port.
     The file on disk stays the reference declaration."""
     from consent_service.sites.declaration import SiteFileError, parse_declaration
 
@@ -73,6 +74,10 @@ def demo_declaration(shop_port: int, path: Path = DEMO_TOML) -> Any:
                            for origin in site["origins"]]
     if isinstance(site.get("privacy_policy_url"), str):
         site["privacy_policy_url"] = move_to_port(site["privacy_policy_url"], shop_port)
+    scan = raw.get("scan", {})
+    if isinstance(scan.get("start_urls"), list):
+        scan["start_urls"] = [move_to_port(url, shop_port) if isinstance(url, str) else url
+                              for url in scan["start_urls"]]
     source = path.name if shop_port == REFERENCE_SHOP_PORT else f"{path.name} (for DEMO_PORT={shop_port})"
     return parse_declaration(raw, source)
 

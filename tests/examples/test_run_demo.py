@@ -40,7 +40,11 @@ def test_the_demo_declaration_follows_the_shop_port_and_nothing_else():
     moved = demo_declaration(8720)
     assert moved.settings["origins"] == ["http://127.0.0.1:8720", "http://localhost:8720"]
     assert moved.notice["privacy_policy_url"] == "http://127.0.0.1:8720/privacy"
-    assert {**moved.settings, "origins": reference.settings["origins"]} == reference.settings
+    assert moved.settings["scan"]["start_urls"] == ["http://127.0.0.1:8720/"]
+    assert {**moved.settings, "origins": reference.settings["origins"],
+            "scan": reference.settings["scan"]} == reference.settings
+    assert {**moved.settings["scan"], "start_urls": reference.settings["scan"]["start_urls"]} == \
+        reference.settings["scan"]
     assert {**moved.notice, "privacy_policy_url": reference.notice["privacy_policy_url"]} == reference.notice
     assert moved.policy_hash != reference.policy_hash, "visitors are shown another link: a new version"
     same = demo_declaration(REFERENCE_SHOP_PORT)
