@@ -37,7 +37,7 @@ def create_app(env: Mapping[str, str] | None = None) -> Flask:
     app.extensions["consent"] = Services(settings)
     db.init_app(app)
     with app.app_context():
-        configure_engine(db.engine)
+        configure_engine(db.engine, app.extensions["consent"].database_outage)
     migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True, compare_type=True)
     limiter.init_app(app)
     rest_api.init_app(app)

@@ -146,7 +146,10 @@ class Settings:
         """Everything Flask and its extensions read, derived from these settings only."""
         engine_options: dict[str, Any] = {}
         if self.database_url.startswith("postgresql"):
-            engine_options.update(pool_size=10, max_overflow=10, pool_recycle=POOL_RECYCLE_SECONDS)
+            # After a restart or terminated sessions, a pooled connection is tested before use
+            # (pre-ping) and replaced; a database that does not answer fails in seconds, not never.
+            engine_options.update(pool_size=10, max_overflow=10, pool_recycle=POOL_RECYCLE_SECONDS,
+                                  pool_pre_ping=True, connect_args={"connect_timeout": 5})
         return {
             "SQLALCHEMY_DATABASE_URI": self.database_url,
             "SQLALCHEMY_ENGINE_OPTIONS": engine_options,

@@ -139,7 +139,7 @@ def record_choice(session: Session, site: SiteState, choice: Choice, *, signer: 
     protect_record(row, key or fresh_key, {"page_url": page_url, "user_agent": choice.user_agent})
 
     if not store.insert(session, row, fresh_key):
-        return _replay(session, site, signer, choice, None if new_visitor else visitor_id)
+        return _replay(session, site, signer, choice, None if new_visitor else visitor_id, cache)
 
     if cache is not None:
         cache.put(site.id, visitor_id, summary_of(row), new_visitor=new_visitor)
@@ -158,10 +158,12 @@ def _sign(signer: TokenSigner, visitor_id: str, version: int, choices: dict[str,
 
 
 def _replay(session: Session, site: SiteState, signer: TokenSigner, choice: Choice,
-            visitor_id: str | None) -> RecordedChoice:
+            visitor_id: str | None, cache: ConsentCache | None = None) -> RecordedChoice:
     existing = session.execute(sa.select(ConsentRecord).where(
         ConsentRecord.site_id == site.id, ConsentRecord.client_record_id == choice.client_record_id,
     )).scalar_one()
+    if cache is not None:  # the first attempt may have stored it and died before writing it through
+        cache.put(site.id, existing.visitor_id, summary_of(existing))
     same_visitor = visitor_id is None or existing.visitor_id == visitor_id
     same_choice = existing.method == choice.method and dict(existing.choices) == {
         c: choice.choices[c] for c in site.categories}

@@ -221,3 +221,23 @@ def test_an_outage_is_logged_once_and_its_end_once(redis_server, caplog):
     assert len(lines) == 2, lines
     assert lines[0].startswith("redis unavailable (ConnectionError)") and "answers again" in lines[1]
     assert cache.get("demo", "v19")[0]  # repaired: the write is in Redis now
+
+
+def test_a_replayed_write_is_written_through(make_app, redis_url, consent_body):
+    """A write stored whose process died before writing it through: the banner's resend (same
+    client_record_id) is a replay, and it writes the stored record through."""
+    app = make_app(REDIS_URL=redis_url)
+    sync_demo(app)
+    headers = read_key(app)
+    cache = services(app).consent_cache
+    accepted = record(app, consent_body(method="accept_all", choices=ACCEPT))
+    visitor = accepted["visitor_id"]
+    _, accepted_summary = cache.get("demo", visitor)
+    body = consent_body(method="withdraw", choices=WITHDRAWN, token=accepted["token"],
+                        client_record_id="withdraw-replayed-0001")
+    withdrawn = record(app, body)
+    cache.store.write("DEL", cache._key("demo", visitor))  # as if the write-through never happened
+    cache.fill("demo", visitor, accepted_summary)
+    assert current(app, headers, visitor)["method"] == "accept_all"
+    assert record(app, body)["record_id"] == withdrawn["record_id"]
+    assert current(app, headers, visitor)["record_id"] == withdrawn["record_id"]
