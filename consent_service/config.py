@@ -22,6 +22,8 @@ from limits import parse_many
 log = logging.getLogger(__name__)
 #: The values CONSENT_ENV may take, exactly.
 ENVIRONMENTS = ("development", "production")
+#: The largest request body the service reads (every body it takes is a small JSON object).
+MAX_BODY_BYTES = 8 * 1024
 #: The shortest SECRET_KEYS entry and IP_PEPPER production accepts.
 MIN_SECRET_LENGTH = 32
 #: Database connections are replaced after this long: pooled ones, and the record store's writers.
@@ -184,7 +186,7 @@ class Settings:
         return {
             "SQLALCHEMY_DATABASE_URI": self.database_url,
             "SQLALCHEMY_ENGINE_OPTIONS": engine_options,
-            "MAX_CONTENT_LENGTH": 8 * 1024,
+            "MAX_CONTENT_LENGTH": MAX_BODY_BYTES,
             "RATELIMIT_ENABLED": "limit" not in self.benchmark_skip,
             "RATELIMIT_STORAGE_URI": self.redis_url or "memory://",
             "RATELIMIT_STORAGE_OPTIONS": {"socket_timeout": 0.25, "socket_connect_timeout": 0.25},
