@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PORT   ?= 5000
 
-.PHONY: install run test test-fast lint bench browser clean
+.PHONY: install run test test-fast lint bench soak browser clean
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -42,6 +42,11 @@ test-fast: install
 
 bench: install
 	$(BIN)/python -m bench.run_all $(BENCH)
+
+## About 5 minutes of banners against two instances while Redis, PostgreSQL and workers fail in turn;
+## fails unless nothing acknowledged is lost or doubled and `proof verify` passes (SOAK_SECONDS=300).
+soak: install
+	$(BIN)/python -m bench.soak --seconds $(or $(SOAK_SECONDS),300)
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache
