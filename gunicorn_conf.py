@@ -47,30 +47,17 @@ class AddresslessLogger(Logger):
             msg = _escaped(_CLIENT_ADDRESS.sub("Invalid request: ", msg))
         return msg, args
 
-    def critical(self, msg, *args, **kwargs):  # noqa: ANN001, ANN201
-        msg, args = self._clean(msg, args)
-        super().critical(msg, *args, **kwargs)
 
-    def error(self, msg, *args, **kwargs):  # noqa: ANN001, ANN201
+def _cleaning(level: str):  # noqa: ANN202
+    def log(self, msg, *args, **kwargs):  # noqa: ANN001, ANN202
         msg, args = self._clean(msg, args)
-        super().error(msg, *args, **kwargs)
+        getattr(Logger, level)(self, msg, *args, **kwargs)
 
-    def warning(self, msg, *args, **kwargs):  # noqa: ANN001, ANN201
-        msg, args = self._clean(msg, args)
-        super().warning(msg, *args, **kwargs)
+    return log
 
-    def info(self, msg, *args, **kwargs):  # noqa: ANN001, ANN201
-        msg, args = self._clean(msg, args)
-        super().info(msg, *args, **kwargs)
 
-    def debug(self, msg, *args, **kwargs):  # noqa: ANN001, ANN201
-        msg, args = self._clean(msg, args)
-        super().debug(msg, *args, **kwargs)
-
-    def exception(self, msg, *args, **kwargs):  # noqa: ANN001, ANN201
-        msg, args = self._clean(msg, args)
-        super().exception(msg, *args, **kwargs)
-
+for _level in ("critical", "error", "warning", "info", "debug", "exception"):
+    setattr(AddresslessLogger, _level, _cleaning(_level))
 
 logger_class = AddresslessLogger
 

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.support import BIN, ROOT, free_port
+from consent_service.devserver import RedisServer
 
 ORIGIN = "http://127.0.0.1:8000"
 CATEGORIES = ("necessary", "preferences", "analytics", "marketing")
@@ -95,47 +96,6 @@ class Postgres:
         if pid is not None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-
-
-class Redis:
-    """A redis-server on a free loopback port without persistence; killed, stalled and restarted."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.binary = shutil.which("redis-server")
-        if self.binary is None:
-            raise SystemExit("soak: redis-server was not found (apt-get install redis-server)")
-        self.workdir = workdir
-        self.port = free_port()
-        self.process: subprocess.Popen[bytes] | None = None
-        self.start()
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        import redis
-
-        self.process = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(self.workdir)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        client = redis.Redis(port=self.port)
-        for _ in range(200):
-            with contextlib.suppress(redis.RedisError):
-                client.ping()
-                return
-            time.sleep(0.025)
-        raise RuntimeError("redis-server did not start")
-
-    def signal(self, signum: int) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signum)
-
-    def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGCONT)
-            self.process.kill()
-            self.process.wait(timeout=10)
 
 
 class Instance:
@@ -325,7 +285,7 @@ class Banner(threading.Thread):
 class Chaos(threading.Thread):
     """Takes the dependencies down in turn, one event every `interval` seconds, until stopped."""
 
-    def __init__(self, redis: Redis, postgres: Postgres, database_url: str, instances: list[Instance],
+    def __init__(self, redis: RedisServer, postgres: Postgres, database_url: str, instances: list[Instance],
                  interval: float, stop: threading.Event, started: float) -> None:
         super().__init__(name="chaos", daemon=True)
         self.redis, self.postgres, self.database_url, self.instances = redis, postgres, database_url, instances
@@ -351,9 +311,9 @@ class Chaos(threading.Thread):
 
     def redis_stalled(self) -> None:
         """Redis stalled (SIGSTOP) for 1.5 s, then continued"""
-        self.redis.signal(signal.SIGSTOP)
+        self.redis.pause()
         time.sleep(1.5)
-        self.redis.signal(signal.SIGCONT)
+        self.redis.resume()
 
     def database_sessions_terminated(self) -> None:
         """every database session of the service terminated"""
@@ -419,6 +379,8 @@ def main() -> int:
     os.chmod(workdir, 0o755)  # PostgreSQL runs as its own user and needs to reach its data folder
     postgres = redis = None
     instances: list[Instance] = []
+    if shutil.which("redis-server") is None:
+        raise SystemExit("soak: redis-server was not found (apt-get install redis-server)")
     try:
         postgres = Postgres(workdir)
         import psycopg
@@ -426,7 +388,7 @@ def main() -> int:
         with psycopg.connect(postgres.admin_url, autocommit=True) as admin:
             admin.execute("CREATE DATABASE soak")
         database_url = postgres.admin_url.rsplit("/", 1)[0] + "/soak"
-        redis = Redis(workdir)
+        redis = RedisServer(workdir)
         env = {"CONSENT_ENV": "production", "DATABASE_URL": database_url, "REDIS_URL": redis.url,
                "SECRET_KEYS": secrets.token_urlsafe(32), "IP_PEPPER": secrets.token_urlsafe(32),
                # Every banner comes from 127.0.0.1: one rate-limit bucket for all of them.

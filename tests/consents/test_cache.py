@@ -5,19 +5,18 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import subprocess
 import sys
 import time
 
-import pytest
-
 from consent_service.auth import create_key
 from consent_service.consents.cache import ConsentCache
+from consent_service.devserver import RedisServer
 from consent_service.extensions import db
 from consent_service.ids import new_id
 from consent_service.redis_store import RedisStore
-from tests.support import DEMO_ORIGIN, RUN_ID, TEST_ENV, count_records, services, sync_demo
-from tests.support.processes import RedisServer
+from tests.support import DEMO_ORIGIN, RUN_ID, TEST_ENV, count_records, require_service, services, sync_demo
 
 URL = "/v1/sites/demo/consents"
 
@@ -92,13 +91,6 @@ ACCEPT = dict.fromkeys(("necessary", "preferences", "analytics", "marketing"), T
 WITHDRAWN = {"necessary": True, "preferences": False, "analytics": False, "marketing": False}
 
 
-@pytest.fixture
-def redis_server(tmp_path):
-    server = RedisServer(tmp_path)
-    yield server
-    server.kill()
-
-
 def record(app, body):
     response = app.test_client().post(URL, json=body, headers={"Origin": DEMO_ORIGIN})
     assert response.status_code in (200, 201), response.get_json()
@@ -159,6 +151,8 @@ def test_a_write_during_a_stall_is_read_once_redis_resumes(make_app, redis_serve
 def test_a_restarted_redis_serves_nothing_it_held_before(make_app, tmp_path, consent_body):
     """A Redis that persists its data comes back with the entry a write could not replace while
     it was down; entries of an earlier run are not served."""
+    if shutil.which("redis-server") is None:
+        require_service("redis-server", "binary not found")
     server = RedisServer(tmp_path, persistent=True)
     try:
         writer = make_app(REDIS_URL=server.url)
