@@ -428,7 +428,7 @@ def main() -> int:
             redis.kill()
         if postgres is not None:
             postgres.destroy()
-    shutil.rmtree(workdir, ignore_errors=True)
+    logs = [instance.log.read_text(errors="replace") for instance in instances]
 
     attempted, acknowledged = tally.attempted, tally.acknowledged
     ours = {key: count for key, count in stored.items() if key in attempted}
@@ -454,6 +454,9 @@ def main() -> int:
         print(f"  stale: {example}")
     print(f"proof seal: {(seal.stdout or seal.stderr).strip()}")
     print(f"proof verify: {(verify.stdout or verify.stderr).strip()} (exit {verify.returncode})")
+    print(f"service logs: {sum(text.count('Traceback') for text in logs)} tracebacks, "
+          f"{sum(text.count(' unavailable (') for text in logs)} outage starts and "
+          f"{sum(text.count(' answers again after') for text in logs)} ends logged")
     if tally.choice_ms:
         print(f"choices per second acknowledged: {len(acknowledged) / seconds:.1f} "
               f"(mean {statistics.mean(tally.choice_ms):.0f} ms each)")
@@ -462,6 +465,13 @@ def main() -> int:
         ("not acknowledged at the end", unacknowledged), ("nothing acknowledged", not acknowledged),
         ("proof verify", verify.returncode != 0),
     ) if bad]
+    for text in logs:  # what went wrong, if anything did, in the service's own words
+        for block in text.split("Traceback (most recent call last):")[1:3]:
+            print("  traceback:\n    " + "\n    ".join(block.strip().splitlines()[-25:]))
+    if failed:
+        print(f"the service's logs are kept in {workdir}")
+    else:
+        shutil.rmtree(workdir, ignore_errors=True)
     print("\nRESULT: " + ("PASS" if not failed else "FAIL: " + ", ".join(failed)), flush=True)
     return 1 if failed else 0
 

@@ -13,7 +13,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from . import __version__
 from .api import register_blueprints
 from .config import Settings
-from .db import configure_engine
+from .db import DATABASE_UNAVAILABLE, configure_engine
 from .extensions import db, limiter, migrate, rest_api
 from .migrations import DIRECTORY as MIGRATIONS_DIR
 from .services import Services
@@ -24,6 +24,16 @@ OPENAPI = {
     "OPENAPI_URL_PREFIX": "/", "OPENAPI_JSON_PATH": "openapi.json", "OPENAPI_REDOC_PATH": "docs",
     "OPENAPI_REDOC_URL": "https://cdn.jsdelivr.net/npm/redoc@2.1.5/bundles/redoc.standalone.js",
 }
+
+
+def _remove_session(_error: BaseException | None) -> None:
+    """End the request's session. Flask-SQLAlchemy's teardown rolls it back too, and raises if its
+    connection died during the request (a restart, terminated sessions): a finished answer would
+    become a bare 500 from the server. A session whose connection is gone is simply forgotten."""
+    try:
+        db.session.remove()
+    except DATABASE_UNAVAILABLE:
+        db.session.registry.clear()
 
 
 def create_app(env: Mapping[str, str] | None = None) -> Flask:
@@ -38,6 +48,7 @@ def create_app(env: Mapping[str, str] | None = None) -> Flask:
     db.init_app(app)
     with app.app_context():
         configure_engine(db.engine, app.extensions["consent"].database_outage)
+    app.teardown_appcontext(_remove_session)  # runs before Flask-SQLAlchemy's own (newest first)
     migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True, compare_type=True)
     limiter.init_app(app)
     rest_api.init_app(app)

@@ -120,3 +120,24 @@ def test_terminated_sessions_lose_nothing(make_app, consent_body, migrated_url):
         assert current.status_code in (200, 503)
     assert count_records(app) == 6
     assert set(answers) <= {201, 200, 503}
+
+
+@pytest.mark.postgres_only
+def test_a_session_lost_after_its_last_statement_does_not_spoil_the_answer(make_app, consent_body, migrated_url):
+    """The database goes away between a request's last statement and its end: the answer stands
+    (Flask-SQLAlchemy's teardown would raise, and the server answer a bare 500)."""
+    import psycopg
+
+    app = make_app()
+    sync_demo(app)
+
+    @app.after_request
+    def lose_the_session(response):
+        pid = db.session.execute(sa.text("SELECT pg_backend_pid()")).scalar()
+        with psycopg.connect(migrated_url, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        return response
+
+    response = app.test_client().post(URL, json=consent_body(), headers=CORS)
+    assert response.status_code == 201 and response.headers["Access-Control-Allow-Origin"] == DEMO_ORIGIN
+    assert count_records(app) == 1
