@@ -103,6 +103,7 @@ def test_openapi_document_describes_the_api(client):
     request_schema = spec["components"]["schemas"]["ConsentRequest"]
     assert set(request_schema["required"]) == {"policy_version", "choices", "method"}
     assert "/v1/sites/{site_id}/visitors/{visitor_id}/consent" in spec["paths"]
+    assert "Retry-After" in consents["responses"]["503"]["headers"]  # a lost database is documented
     assert client.get("/docs").status_code == 200
 
 
