@@ -28,24 +28,22 @@ from .outage import OutageLog
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-#: Builds a command's arguments from the run_id of the server it will run on.
-#: A server's run_id is 40 hex characters.
+#: A server's run_id is 40 hex characters (a connection that could not learn it uses zeros).
 RUN_ID_LENGTH = 40
+UNKNOWN_RUN_ID = "0" * RUN_ID_LENGTH
+#: Builds a command's arguments from the run_id of the server it will run on.
 Command = Callable[[str], tuple[Any, ...]]
 
 
-class _RunIdMixin:
-    """A connection that asks the server for its run_id once, right after connecting."""
-
-    run_id: str = "0" * 40
-
-    def on_connect(self) -> None:
-        super().on_connect()  # type: ignore[misc]
-        self.send_command("INFO", "server")  # type: ignore[attr-defined]
-        info = self.read_response()  # type: ignore[attr-defined]
-        text = info.decode() if isinstance(info, bytes) else str(info)
-        run_id = next((line[7:].strip() for line in text.splitlines() if line.startswith("run_id:")), "")
-        self.run_id = run_id[:RUN_ID_LENGTH].ljust(RUN_ID_LENGTH, "0")  # always 40 characters
+def _connect_learning_run_id(connection: Any) -> None:
+    """What a new connection runs once connected (redis-py's `redis_connect_func`): the usual
+    handshake, then ask the server for its run_id and keep it on the connection."""
+    connection.on_connect()
+    connection.send_command("INFO", "server")
+    info = connection.read_response()
+    text = info.decode() if isinstance(info, bytes) else str(info)
+    run_id = next((line[7:].strip() for line in text.splitlines() if line.startswith("run_id:")), "")
+    connection.run_id = run_id[:RUN_ID_LENGTH].ljust(RUN_ID_LENGTH, "0")  # always 40 characters
 
 
 class RedisStore:
@@ -62,11 +60,8 @@ class RedisStore:
             # No client-side retries: a failed read falls back to the database at once.
             self.client = redis.Redis.from_url(
                 url, socket_timeout=timeout_seconds, socket_connect_timeout=timeout_seconds,
-                retry=Retry(NoBackoff(), 0),
+                retry=Retry(NoBackoff(), 0), redis_connect_func=_connect_learning_run_id,
             )
-            pool = self.client.connection_pool
-            pool.connection_class = type(f"RunId{pool.connection_class.__name__}",
-                                         (_RunIdMixin, pool.connection_class), {})
 
     @property
     def enabled(self) -> bool:
@@ -80,7 +75,8 @@ class RedisStore:
         pool = self.client.connection_pool
         connection = pool.get_connection()  # connects (and so learns the run_id) if it must
         try:
-            connection.send_command(*command(connection.run_id))
+            run_id = getattr(connection, "run_id", UNKNOWN_RUN_ID)
+            connection.send_command(*command(run_id))
             reply = connection.read_response()
         except redis.ResponseError:
             raise  # the server answered (e.g. NOSCRIPT): the connection is fine
@@ -89,7 +85,7 @@ class RedisStore:
             raise
         finally:
             pool.release(connection)
-        return connection.run_id, reply
+        return run_id, reply
 
     def _failed(self, error: redis.RedisError) -> None:
         self._down_until = time.monotonic() + self.backoff_seconds
