@@ -121,7 +121,11 @@ class ConsentCache:
         visitor id minted by this very write can have no older entry, so it needs no repair."""
         if self.store.enabled:
             key = self._key(site_id, visitor_id)
-            if not self._send(key, summary, "write") and not new_visitor:
+            if self._send(key, summary, "write"):
+                if self._dirty:
+                    with self._lock:  # an older write still waiting for repair is superseded
+                        self._dirty.pop(key, None)
+            elif not new_visitor:
                 self._mark_dirty(key, summary)
 
     def forget(self, site_id: str, visitor_id: str) -> None:
@@ -138,8 +142,8 @@ class ConsentCache:
             head, body, ttl = NONE_ID, "", NONE_TTL_SECONDS
         else:
             head, body, ttl = summary["record_id"], json.dumps(summary, separators=(",", ":")), self.ttl_seconds
-        result = self._set_if_newer(lambda run_id: (1, key, head + run_id + body, ttl, mode), mode == "write")
-        return result is not None and bool(result[0])
+        # The script answers 0 when a newer entry is there already: taken all the same.
+        return self._set_if_newer(lambda run_id: (1, key, head + run_id + body, ttl, mode), mode == "write") is not None
 
     # -- repairs ----------------------------------------------------------------------------------
     def _mark_dirty(self, key: str, pending: Any) -> None:
