@@ -26,6 +26,17 @@ OPENAPI = {
 }
 
 
+class _WithoutTraceback(logging.Filter):
+    """Flask-Limiter logs a traceback each time its storage (Redis) fails, until it falls back to
+    memory; redis_store already logs the outage once. The line stays, naming the error."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[1] is not None:
+            record.msg = f"{record.msg} ({type(record.exc_info[1]).__name__})"
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
 def _remove_session(_error: BaseException | None) -> None:
     """End the request's session. Flask-SQLAlchemy's teardown rolls it back too, and raises if its
     connection died during the request (a restart, terminated sessions): a finished answer would
@@ -43,6 +54,9 @@ def create_app(env: Mapping[str, str] | None = None) -> Flask:
     app.config.update(OPENAPI, **settings.flask_config())
     os.makedirs(app.instance_path, exist_ok=True)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    limiter_log = logging.getLogger("flask-limiter")
+    if not any(isinstance(existing, _WithoutTraceback) for existing in limiter_log.filters):
+        limiter_log.addFilter(_WithoutTraceback())
 
     app.extensions["consent"] = Services(settings)
     db.init_app(app)

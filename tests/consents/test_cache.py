@@ -243,3 +243,17 @@ def test_a_replayed_write_is_written_through(make_app, redis_url, consent_body):
     assert current(app, headers, visitor)["method"] == "accept_all"
     assert record(app, body)["record_id"] == withdrawn["record_id"]
     assert current(app, headers, visitor)["record_id"] == withdrawn["record_id"]
+
+
+def test_a_stalled_redis_is_no_traceback_per_request(make_app, redis_server, consent_body, caplog):
+    app = make_app(REDIS_URL=redis_server.url)
+    sync_demo(app)
+    redis_server.pause()
+    try:
+        with caplog.at_level(logging.INFO):
+            for _ in range(3):
+                assert record(app, consent_body())["record_id"]
+    finally:
+        redis_server.resume()
+    assert not [record for record in caplog.records if record.exc_info]
+    assert len([r for r in caplog.records if r.getMessage().startswith("redis unavailable")]) == 1
