@@ -465,9 +465,12 @@ def main() -> int:
         ("not acknowledged at the end", unacknowledged), ("nothing acknowledged", not acknowledged),
         ("proof verify", verify.returncode != 0),
     ) if bad]
-    for text in logs:  # what went wrong, if anything did, in the service's own words
-        for block in text.split("Traceback (most recent call last):")[1:3]:
-            print("  traceback:\n    " + "\n    ".join(block.strip().splitlines()[-25:]))
+    logged = Counter()  # the log line above each traceback: who logged it, and why
+    for text in logs:
+        lines = text.splitlines()
+        logged.update(lines[i - 1][26:160] for i, line in enumerate(lines) if line.startswith("Traceback") and i)
+    for message, count in logged.most_common(5):
+        print(f"  traceback after: {message} (x{count})")
     if failed:
         print(f"the service's logs are kept in {workdir}")
     else:
