@@ -468,7 +468,8 @@ def main() -> int:
     logged = Counter()  # the log line above each traceback: who logged it, and why
     for text in logs:
         lines = text.splitlines()
-        logged.update(lines[i - 1][26:160] for i, line in enumerate(lines) if line.startswith("Traceback") and i)
+        logged.update(lines[i - 1].split(" ", 2)[-1][:140] for i, line in enumerate(lines)
+                      if line.startswith("Traceback") and i)
     for message, count in logged.most_common(5):
         print(f"  traceback after: {message} (x{count})")
     if failed:
