@@ -8,7 +8,7 @@ PORT      ?= 5000
 DEMO_PORT ?= 8000
 DEMO      := PORT=$(PORT) DEMO_PORT=$(DEMO_PORT) $(BIN)/python -m examples.run_demo
 
-.PHONY: install run run-service run-shop test test-fast lint bench browser clean
+.PHONY: install run run-service run-shop test test-fast lint bench soak browser clean
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -51,6 +51,11 @@ test-fast: install
 
 bench: install
 	$(BIN)/python -m bench.run_all $(BENCH)
+
+## About 5 minutes of banners against two instances while Redis, PostgreSQL and workers fail in turn;
+## fails unless nothing acknowledged is lost or doubled and `proof verify` passes (SOAK_SECONDS=300).
+soak: install
+	$(BIN)/python -m bench.soak --seconds $(or $(SOAK_SECONDS),300)
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache

@@ -23,7 +23,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from limits import parse_many
+
 log = logging.getLogger(__name__)
+#: The values CONSENT_ENV may take, exactly.
+ENVIRONMENTS = ("development", "production")
+#: The largest request body the service reads (every body it takes is a small JSON object).
+MAX_BODY_BYTES = 8 * 1024
+#: The shortest SECRET_KEYS entry and IP_PEPPER production accepts.
+MIN_SECRET_LENGTH = 32
 #: Database connections are replaced after this long: pooled ones, and the record store's writers.
 POOL_RECYCLE_SECONDS = 1800
 #: What BENCHMARK_SKIP may switch off, and what that means.
@@ -103,6 +111,21 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         raise ConfigError(f"{name} must be a whole number, not {raw!r}") from None
 
 
+def _rate_limit(env: Mapping[str, str], name: str, default: str) -> str:
+    """A rate limit as Flask-Limiter reads it (the `limits` library), checked now: a limit it cannot
+    parse would otherwise start the service with no limit at all."""
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        parsed = parse_many(raw)
+    except ValueError:
+        parsed = []
+    if not parsed or any(item.amount < 1 for item in parsed):
+        raise ConfigError(f"{name} must be one or more limits such as '60/minute;600/hour', not {raw!r}")
+    return raw
+
+
 @dataclass
 class Settings:
     """Everything the service reads from its environment, resolved once at start-up."""
@@ -131,7 +154,11 @@ class Settings:
     def from_env(cls, env: Mapping[str, str] | None = None, instance_path: str | Path = "instance") -> "Settings":
         env = os.environ if env is None else env
         instance_path = Path(instance_path)
-        production = env.get("CONSENT_ENV", "development").lower() == "production"
+        environment = env.get("CONSENT_ENV", "development")
+        if environment not in ENVIRONMENTS:
+            # "prod" or "production " must not quietly run with generated development secrets.
+            raise ConfigError(f"CONSENT_ENV must be exactly one of {', '.join(ENVIRONMENTS)}, not {environment!r}")
+        production = environment == "production"
 
         def required_secret(name: str) -> str:
             value = _secret(env, name)
@@ -141,9 +168,15 @@ class Settings:
                 raise ConfigError(f"{name} is required in production (set {name} or {name}_FILE)")
             return _dev_secret(instance_path, name)
 
-        keys = [key.strip() for key in required_secret("SECRET_KEYS").split(",") if key.strip()]
-        if production and any(len(key) < 32 for key in keys):
-            raise ConfigError("SECRET_KEYS: every key must be at least 32 characters in production")
+        keys = [key.strip() for key in required_secret("SECRET_KEYS").split(",")]
+        if not all(keys):
+            raise ConfigError("SECRET_KEYS: a comma-separated list of keys, newest first, none of them empty")
+        if production and any(len(key) < MIN_SECRET_LENGTH for key in keys):
+            raise ConfigError(f"SECRET_KEYS: every key must be at least {MIN_SECRET_LENGTH} characters in production")
+        ip_pepper = required_secret("IP_PEPPER")
+        if production and len(ip_pepper) < MIN_SECRET_LENGTH:
+            raise ConfigError(f"IP_PEPPER must be at least {MIN_SECRET_LENGTH} characters in production")
+        write_rate_limit = _rate_limit(env, "RATE_LIMIT_WRITES", cls.write_rate_limit)
         skip = frozenset(part.strip() for part in env.get("BENCHMARK_SKIP", "").split(",") if part.strip())
         if skip - BENCHMARK_PARTS.keys():
             raise ConfigError(f"BENCHMARK_SKIP may name only {', '.join(sorted(BENCHMARK_PARTS))}")
@@ -158,9 +191,9 @@ class Settings:
             database_url=database_uri(env.get("DATABASE_URL") or default_db),
             redis_url=env.get("REDIS_URL") or None,
             secret_keys=keys,
-            ip_pepper=required_secret("IP_PEPPER"),
+            ip_pepper=ip_pepper,
             trusted_proxies=_int(env, "TRUSTED_PROXIES", 0),
-            write_rate_limit=env.get("RATE_LIMIT_WRITES") or cls.write_rate_limit,
+            write_rate_limit=write_rate_limit,
             api_key_cache_seconds=_int(env, "API_KEY_CACHE_SECONDS", cls.api_key_cache_seconds),
             site_cache_seconds=_int(env, "SITE_CACHE_SECONDS", cls.site_cache_seconds),
             public_url=_public_url(env, production),
@@ -174,11 +207,14 @@ class Settings:
         """Everything Flask and its extensions read, derived from these settings only."""
         engine_options: dict[str, Any] = {}
         if self.database_url.startswith("postgresql"):
-            engine_options.update(pool_size=10, max_overflow=10, pool_recycle=POOL_RECYCLE_SECONDS)
+            # After a restart or terminated sessions, a pooled connection is tested before use
+            # (pre-ping) and replaced; a database that does not answer fails in seconds, not never.
+            engine_options.update(pool_size=10, max_overflow=10, pool_recycle=POOL_RECYCLE_SECONDS,
+                                  pool_pre_ping=True, connect_args={"connect_timeout": 5})
         return {
             "SQLALCHEMY_DATABASE_URI": self.database_url,
             "SQLALCHEMY_ENGINE_OPTIONS": engine_options,
-            "MAX_CONTENT_LENGTH": 8 * 1024,
+            "MAX_CONTENT_LENGTH": MAX_BODY_BYTES,
             "RATELIMIT_ENABLED": "limit" not in self.benchmark_skip,
             "RATELIMIT_STORAGE_URI": self.redis_url or "memory://",
             "RATELIMIT_STORAGE_OPTIONS": {"socket_timeout": 0.25, "socket_connect_timeout": 0.25},

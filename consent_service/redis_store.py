@@ -1,9 +1,20 @@
 """The optional Redis connection. A cache is never a reason for an error: every caller treats a
-Redis failure as a miss, and after one the connection is left alone for a moment rather than
-paying a timeout on every request."""
+Redis failure as a miss.
+
+Reads and writes fail differently on purpose. After a failed command, reads leave Redis alone for
+a moment rather than paying a timeout on every request (they go to the database). Writes are never
+skipped: a write that is not sent cannot be applied when a stalled Redis resumes, and a reader
+would then find the old entry (consents/cache.py explains what writes carry and repair).
+
+Every connection learns the `run_id` of the server it reached when it connects, and each reply
+comes with it: a restarted or failed-over Redis has a new run_id, so a cache can tell entries
+written before the restart (possibly older than an acknowledged write that could not reach it)
+from entries written since.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Callable
@@ -13,28 +24,122 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from .outage import OutageLog
+
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+#: A server's run_id is 40 hex characters (a connection that could not learn it uses zeros).
+RUN_ID_LENGTH = 40
+UNKNOWN_RUN_ID = "0" * RUN_ID_LENGTH
+#: Builds a command's arguments from the run_id of the server it will run on.
+Command = Callable[[str], tuple[Any, ...]]
+
+
+def _connect_learning_run_id(connection: Any) -> None:
+    """What a new connection runs once connected (redis-py's `redis_connect_func`): the usual
+    handshake, then ask the server for its run_id and keep it on the connection."""
+    connection.on_connect()
+    connection.send_command("INFO", "server")
+    info = connection.read_response()
+    text = info.decode() if isinstance(info, bytes) else str(info)
+    run_id = next((line[7:].strip() for line in text.splitlines() if line.startswith("run_id:")), "")
+    connection.run_id = run_id[:RUN_ID_LENGTH].ljust(RUN_ID_LENGTH, "0")  # always 40 characters
 
 
 class RedisStore:
-    """A Redis client with a short back-off after failures; `client` is None when not configured."""
+    """A Redis client with a short read back-off after failures; `client` is None when not configured."""
 
-    def __init__(self, url: str | None = None, prefix: str = "cs:", backoff_seconds: float = 2.0) -> None:
+    def __init__(self, url: str | None = None, prefix: str = "cs:", backoff_seconds: float = 2.0,
+                 timeout_seconds: float = 0.25) -> None:
         self.prefix = prefix
         self.backoff_seconds = backoff_seconds
         self._down_until = 0.0
+        self.outage = OutageLog("redis", log)
         self.client: redis.Redis | None = None
         if url:
-            # No client-side retries: a failure falls back to the database at once (see call()).
+            # No client-side retries: a failed read falls back to the database at once.
             self.client = redis.Redis.from_url(
-                url, socket_timeout=0.25, socket_connect_timeout=0.25, retry=Retry(NoBackoff(), 0),
+                url, socket_timeout=timeout_seconds, socket_connect_timeout=timeout_seconds,
+                retry=Retry(NoBackoff(), 0), redis_connect_func=_connect_learning_run_id,
             )
 
     @property
     def enabled(self) -> bool:
         return self.client is not None
 
+    # -- commands that report the server they ran on ---------------------------------------------
+    def _execute(self, command: Command) -> tuple[str, Any]:
+        """One command on a pooled connection, built from the run_id of the server that connection
+        reached: (that run_id, the reply)."""
+        assert self.client is not None
+        pool = self.client.connection_pool
+        connection = pool.get_connection()  # connects (and so learns the run_id) if it must
+        try:
+            run_id = getattr(connection, "run_id", UNKNOWN_RUN_ID)
+            connection.send_command(*command(run_id))
+            reply = connection.read_response()
+        except redis.ResponseError:
+            raise  # the server answered (e.g. NOSCRIPT): the connection is fine
+        except BaseException:
+            connection.disconnect()
+            raise
+        finally:
+            pool.release(connection)
+        return run_id, reply
+
+    def _failed(self, error: redis.RedisError) -> None:
+        self._down_until = time.monotonic() + self.backoff_seconds
+        self.outage.failed(error, "falling back to the database")
+
+    def read(self, *args: Any) -> tuple[str, Any] | None:
+        """(run_id, reply) of a read, or None while Redis is absent, failing or backing off."""
+        return self.run(lambda _run_id: args, write=False)
+
+    def write(self, *args: Any) -> tuple[str, Any] | None:
+        """(run_id, reply) of a write, or None if it failed (see run())."""
+        return self.run(lambda _run_id: args, write=True)
+
+    def run(self, command: Command, write: bool) -> tuple[str, Any] | None:
+        """(run_id, reply) of the command built by `command(run_id)`, or None if Redis is absent or
+        the command failed. Reads are skipped while Redis backs off; writes are always sent, and
+        sent again at once on a fresh connection if the pooled one was broken."""
+        if self.client is None or (not write and time.monotonic() < self._down_until):
+            return None
+        for attempt in (1, 2):
+            try:
+                result = self._execute(command)
+            except redis.exceptions.NoScriptError:
+                raise
+            except redis.ConnectionError as error:
+                if write and attempt == 1 and not isinstance(error, redis.exceptions.BusyLoadingError):
+                    continue
+                self._failed(error)
+                return None
+            except redis.RedisError as error:
+                self._failed(error)
+                return None
+            self.outage.answered()
+            return result
+        return None  # unreachable: the loop returns
+
+    def script(self, source: str) -> Callable[[Command, bool], tuple[str, Any] | None]:
+        """A Lua script run like run(): `command(run_id)` gives its keys-count, keys and arguments;
+        EVALSHA, loading the script with EVAL when the server lacks it (after a restart)."""
+        sha = hashlib.sha1(source.encode()).hexdigest()  # noqa: S324 (Redis names scripts by SHA-1)
+
+        def run_script(command: Command, write: bool) -> tuple[str, Any] | None:
+            try:
+                return self.run(lambda run_id: ("EVALSHA", sha, *command(run_id)), write)
+            except redis.exceptions.NoScriptError:
+                try:
+                    return self.run(lambda run_id: ("EVAL", source, *command(run_id)), write)
+                except redis.exceptions.NoScriptError as error:  # not from EVAL; a failure all the same
+                    self._failed(error)
+                    return None
+
+        return run_script
+
+    # -- everything else --------------------------------------------------------------------------
     def call(self, operation: Callable[[redis.Redis], T], default: T) -> T:
         """Run operation against Redis, or return default if Redis is absent or failing."""
         if self.client is None or time.monotonic() < self._down_until:
@@ -42,8 +147,7 @@ class RedisStore:
         try:
             return operation(self.client)
         except redis.RedisError as error:
-            self._down_until = time.monotonic() + self.backoff_seconds
-            log.warning("redis unavailable, falling back to the database: %s", type(error).__name__)
+            self._failed(error)
             return default
 
     def ping(self) -> bool:

@@ -4,6 +4,7 @@ two apps in one process (tests, the benchmark) never share state."""
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 
 from sqlalchemy.orm import Session
@@ -15,6 +16,7 @@ from .consents.cache import ConsentCache
 from .consents.recording import Choice, RecordedChoice, record_choice
 from .consents.store import DiscardingStore, RecordStore
 from .keyring import Keyring
+from .outage import OutageLog
 from .redis_store import RedisStore
 from .sites.signing_keys import SiteKeys, SiteKeysCache
 from .sites.state import SiteState, SiteStateCache
@@ -25,6 +27,8 @@ class Services:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        #: Logs the start and the end of a database outage (api/errors.py, db.configure_engine).
+        self.database_outage = OutageLog("database", logging.getLogger("consent_service.db"))
         #: Wraps every secret key the database holds (keyring.py).
         self.keyring = Keyring(settings.secret_keys)
         skipped = settings.benchmark_skip

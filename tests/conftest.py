@@ -8,15 +8,13 @@ Fixtures other test modules use:
 - `demo`: the demo site synced; returns its SiteState.
 - `consent_body(**changes)`: a valid POST body for the demo site.
 - `redis_url`: the shared Redis, with keys under a prefix unique to this run.
-- `private_redis`: a Redis server of the test's own, which the test may stop.
+- `private_redis` / `redis_server`: a Redis server of the test's own, which the test may stop.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -25,7 +23,7 @@ import pytest
 
 from consent_service.app import create_app
 from consent_service.extensions import db
-from tests.support import DEMO_ORIGIN, RUN_ID, TEST_ENV, free_port, require_service, sync_demo
+from tests.support import DEMO_ORIGIN, RUN_ID, TEST_ENV, require_service, sync_demo
 from tests.support.browser import browser, context, page  # noqa: F401  (shared Chromium fixtures)
 
 
@@ -146,25 +144,19 @@ def redis_url() -> str:
 
 
 @pytest.fixture
-def private_redis(tmp_path: Path) -> Any:
-    """A Redis server this test owns (and may stop); stopped by its process id afterwards."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        require_service("redis-server", "binary not found")
-    port = free_port()
-    process = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", str(tmp_path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    import redis
+def redis_server(tmp_path: Path) -> Any:
+    """A Redis server this test owns and may stall, kill or restart (devserver.RedisServer);
+    stopped by its process id afterwards."""
+    from consent_service.devserver import RedisServer
 
-    client = redis.Redis(port=port)
-    for _ in range(100):
-        try:
-            client.ping()
-            break
-        except redis.RedisError:
-            time.sleep(0.05)
-    yield f"redis://127.0.0.1:{port}/0", process
-    if process.poll() is None:
-        process.kill()
-        process.wait(timeout=5)
+    if shutil.which("redis-server") is None:
+        require_service("redis-server", "binary not found")
+    server = RedisServer(tmp_path)
+    yield server
+    server.kill()
+
+
+@pytest.fixture
+def private_redis(redis_server: Any) -> Any:
+    """(url, process) of a Redis server this test owns (and may stop)."""
+    return redis_server.url, redis_server.process

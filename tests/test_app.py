@@ -19,6 +19,44 @@ def test_production_requires_secrets(tmp_path):
         Settings.from_env({"CONSENT_ENV": "production", "SECRET_KEYS": "short", "IP_PEPPER": "p"}, tmp_path)
 
 
+PRODUCTION = {"CONSENT_ENV": "production", "SECRET_KEYS": "k" * 40, "IP_PEPPER": "p" * 40}
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"SECRET_KEYS": ","}, "none of them empty"),
+    ({"SECRET_KEYS": "k" * 40 + ",,"}, "none of them empty"),
+    ({"SECRET_KEYS": " "}, "SECRET_KEYS is required in production"),
+    ({"IP_PEPPER": "x"}, "IP_PEPPER must be at least 32 characters"),
+    ({"CONSENT_ENV": "prod"}, "CONSENT_ENV must be exactly one of"),
+    ({"CONSENT_ENV": "production "}, "CONSENT_ENV must be exactly one of"),
+    ({"CONSENT_ENV": "Production"}, "CONSENT_ENV must be exactly one of"),
+    ({"CONSENT_ENV": ""}, "CONSENT_ENV must be exactly one of"),
+    ({"RATE_LIMIT_WRITES": "60/minute;"}, "RATE_LIMIT_WRITES must be"),
+    ({"RATE_LIMIT_WRITES": "60/min"}, "RATE_LIMIT_WRITES must be"),
+    ({"RATE_LIMIT_WRITES": "garbage"}, "RATE_LIMIT_WRITES must be"),
+    ({"RATE_LIMIT_WRITES": "0/minute"}, "RATE_LIMIT_WRITES must be"),
+])
+def test_production_configuration_fails_closed(tmp_path, changes, message):
+    with pytest.raises(ConfigError, match=message):
+        Settings.from_env({**PRODUCTION, **changes}, tmp_path)
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"SECRET_KEYS": ","}, "none of them empty"),
+    ({"CONSENT_ENV": "dev"}, "CONSENT_ENV must be exactly one of"),
+    ({"RATE_LIMIT_WRITES": "60/minute;"}, "RATE_LIMIT_WRITES must be"),
+])
+def test_development_refuses_what_it_cannot_use_too(tmp_path, changes, message):
+    with pytest.raises(ConfigError, match=message):
+        Settings.from_env({"SECRET_KEYS": "dev-key", "IP_PEPPER": "dev-pepper", **changes}, tmp_path)
+
+
+def test_good_configuration_starts(tmp_path):
+    settings = Settings.from_env({**PRODUCTION, "RATE_LIMIT_WRITES": "60 per minute, 600/hour"}, tmp_path)
+    assert settings.production and settings.write_rate_limit == "60 per minute, 600/hour"
+    assert not Settings.from_env({"SECRET_KEYS": "a", "IP_PEPPER": "b"}, tmp_path).production
+
+
 def test_secret_files_and_rotation_order(tmp_path):
     keys = tmp_path / "keys"
     keys.write_text("newest-key,older-key\n")
@@ -82,6 +120,7 @@ def test_openapi_document_describes_the_api(client):
     request_schema = spec["components"]["schemas"]["ConsentRequest"]
     assert set(request_schema["required"]) == {"policy_version", "choices", "method"}
     assert "/v1/sites/{site_id}/visitors/{visitor_id}/consent" in spec["paths"]
+    assert "Retry-After" in consents["responses"]["503"]["headers"]  # a lost database is documented
     assert client.get("/docs").status_code == 200
 
 

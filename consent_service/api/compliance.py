@@ -27,9 +27,22 @@ EXPORT_PARAMETERS = ("since", "until", "method", "visitor_id", "policy_version",
 STATS_PARAMETERS = ("since", "until", "interval")
 
 
+def _started(body: Iterator[bytes]) -> Iterator[bytes]:
+    """Run a download up to its first chunk now, inside the view: a database that cannot be
+    reached is then a 503 (api/errors.py), not a 200 whose body stops short."""
+    first = next(body, None)
+
+    def chunks() -> Iterator[bytes]:
+        if first is not None:
+            yield first
+        yield from body  # closing this closes body, which logs the access
+
+    return chunks()
+
+
 def streamed(body: Iterator[bytes], fmt: str, filename: str) -> Response:
     """A download streamed as it is produced, never cached or buffered by a proxy."""
-    response = Response(stream_with_context(body), content_type=MIMETYPES[fmt])
+    response = Response(stream_with_context(_started(body)), content_type=MIMETYPES[fmt])
     response.headers["Content-Disposition"] = f'attachment; filename="{filename}.{fmt}"'
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Accel-Buffering"] = "no"

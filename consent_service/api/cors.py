@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Response, request
 
+from ..db import DATABASE_UNAVAILABLE
 from ..errors import Forbidden, ServiceError
 from ..sites.state import SiteState
 from .context import get_site
@@ -41,14 +42,16 @@ def preflight(site_id: str, headers: dict[str, str]) -> Response:
 
 def cors_for_site_origins(response: Response) -> Response:
     """After-request hook for public blueprints: every answer, errors included, carries CORS headers
-    for the site's origins, so the banner can read error codes."""
+    for the site's origins, so the banner can read error codes. It never fails the answer: when the
+    site cannot be known (unknown, or the database lost before this process ever loaded it) the
+    answer goes without them."""
     site_id = (request.view_args or {}).get("site_id")
     if site_id and "Access-Control-Allow-Origin" not in response.headers:
         origin = None
         if request.headers.get("Origin"):
             try:
                 origin = allowed_origin(get_site(site_id))
-            except ServiceError:
+            except (ServiceError, *DATABASE_UNAVAILABLE):
                 origin = None
         cors(response, origin)
     return response

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import logging
 
-import psycopg
-from flask import Flask, Response, jsonify
-from sqlalchemy import exc as sa_exc
+from flask import Flask, Response, current_app, jsonify
 from werkzeug.exceptions import HTTPException
 
+from ..db import DATABASE_UNAVAILABLE
 from ..errors import ServiceError
 
 log = logging.getLogger(__name__)
@@ -35,14 +34,19 @@ def _http_error(error: HTTPException) -> Response:
     return error_response(ServiceError(code, message, status=status))
 
 
-def _database_unavailable(error: Exception) -> Response:
-    """The database dropped or refused a connection: a retryable outage, not the caller's fault.
-    The banner keeps the choice in its queue and sends it again."""
-    log.warning("database unavailable: %s", type(error).__name__)
+def database_unavailable_response() -> Response:
     response = error_response(ServiceError("database_unavailable", "the service cannot reach its database; "
                                            "try again shortly", status=503))
     response.headers["Retry-After"] = "5"
     return response
+
+
+def _database_unavailable(error: Exception) -> Response:
+    """The database dropped or refused a connection: a retryable outage, not the caller's fault.
+    The banner keeps the choice in its queue and sends it again. Logged once per outage (its start
+    and its end), not once per request."""
+    current_app.extensions["consent"].database_outage.failed(error, "answering 503 database_unavailable")
+    return database_unavailable_response()
 
 
 def _unexpected(error: Exception) -> Response:
@@ -53,6 +57,6 @@ def _unexpected(error: Exception) -> Response:
 def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(ServiceError, error_response)
     app.register_error_handler(HTTPException, _http_error)
-    for error in (sa_exc.OperationalError, psycopg.OperationalError):
+    for error in DATABASE_UNAVAILABLE:
         app.register_error_handler(error, _database_unavailable)
     app.register_error_handler(Exception, _unexpected)

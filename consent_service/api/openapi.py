@@ -29,6 +29,11 @@ def documented(blp: Blueprint, responses: dict[int, tuple[type[Schema] | None, s
     for status in errors:
         doc["responses"][str(status)] = {"description": "Error", "content": {
             "application/json": {"schema": ApiErrorSchema}}}
+    # Any route may meet a lost database: retry after Retry-After (api/errors.py).
+    doc["responses"]["503"] = {
+        "description": "database_unavailable: the service lost its database for a moment; send the request again",
+        "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds"}},
+        "content": {"application/json": {"schema": ApiErrorSchema}}}
     if body is not None:
         doc["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
     return blp.doc(**doc)

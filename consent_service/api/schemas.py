@@ -17,6 +17,17 @@ class StrictInteger(fields.Integer):
         return super()._deserialize(value, attr, data, **kwargs)
 
 
+class Text(fields.String):
+    """A string of printable characters only: no control characters (a NUL cannot be stored by
+    PostgreSQL, a newline forges log lines) and no lone surrogates (they cannot be encoded)."""
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if not text.isprintable():
+            raise ValidationError("must hold printable characters only")
+        return text
+
+
 class Choices(fields.Dict):
     """Category name to true/false, checked in one pass: the busiest request's biggest field, where
     a key and a value field per category cost more than the rest of the body. Documented as a Dict
@@ -31,8 +42,8 @@ class Choices(fields.Dict):
         if not 1 <= len(value) <= 40:
             raise ValidationError("must hold 1 to 40 categories")
         for name, granted in value.items():
-            if not 1 <= len(name) <= 40:
-                raise ValidationError("category names are 1 to 40 characters long")
+            if not 1 <= len(name) <= 40 or not name.isprintable():
+                raise ValidationError("category names are 1 to 40 printable characters")
             if not isinstance(granted, bool):
                 raise ValidationError(f"{name[:40]}: must be true or false")
         return value
@@ -42,12 +53,13 @@ class ConsentRequestSchema(Schema):
     policy_version = StrictInteger(required=True, validate=validate.Range(1, 2**31 - 1))
     choices = Choices(required=True)
     method = fields.String(required=True, validate=validate.OneOf(METHODS))
-    token = fields.String(load_default=None, allow_none=True, validate=validate.Length(1, 2048))
-    language = fields.String(load_default=None, allow_none=True, validate=validate.Length(1, 35))
-    page_url = fields.String(load_default=None, allow_none=True, validate=validate.Length(1, 2048))
-    banner_version = fields.String(load_default=None, allow_none=True, validate=validate.Length(1, 32))
+    token = Text(load_default=None, allow_none=True, validate=validate.Length(1, 2048))
+    language = Text(load_default=None, allow_none=True, validate=validate.Length(1, 35))
+    page_url = Text(load_default=None, allow_none=True, validate=validate.Length(1, 2048))
+    banner_version = fields.String(load_default=None, allow_none=True, validate=validate.Regexp(
+        r"^[A-Za-z0-9._+-]{1,32}\Z", error="1 to 32 characters of A-Z, a-z, 0-9, '.', '_', '+' or '-'"))
     client_record_id = fields.String(load_default=None, allow_none=True, validate=validate.Regexp(
-        r"^[A-Za-z0-9_-]{16,64}$", error="16 to 64 characters of A-Z, a-z, 0-9, '_' or '-'"))
+        r"^[A-Za-z0-9_-]{16,64}\Z", error="16 to 64 characters of A-Z, a-z, 0-9, '_' or '-'"))
 
 
 class ConsentResponseSchema(Schema):
@@ -75,7 +87,7 @@ class ConsentDecisionSchema(Schema):
 
 
 class TokenVerifyRequestSchema(Schema):
-    token = fields.String(required=True, validate=validate.Length(1, 4096))
+    token = Text(required=True, validate=validate.Length(1, 4096))
 
 
 class ApiErrorSchema(Schema):

@@ -63,9 +63,9 @@ def iter_access_log(connection: Connection, site_id: str, since: datetime | None
 def export_access_log(engine: Engine, site_id: str, fmt: str, *, actor: str, since: datetime | None = None,
                       until: datetime | None = None, action: str | None = None) -> Iterator[bytes]:
     """The access log as NDJSON or CSV, oldest entry first; the download is itself logged when it
-    ends, with the entries actually produced."""
+    ends, with the entries actually sent (a chunk counts once the server asks for the next)."""
     writer = TabularWriter(fmt, COLUMNS)
-    count = 0
+    count = sent = 0
     try:
         with engine.connect() as connection:
             lines = [writer.header()]
@@ -76,9 +76,11 @@ def export_access_log(engine: Engine, site_id: str, fmt: str, *, actor: str, sin
                                                                               separators=(",", ":")))))
                 if count % ROWS_PER_CHUNK == 0:
                     yield "".join(lines).encode()
+                    sent = count
                     lines.clear()
             yield "".join(lines).encode()
+            sent = count
     finally:
-        log_access_apart(engine, site_id=site_id, actor=actor, action="access_log.export", rows=count,
+        log_access_apart(engine, site_id=site_id, actor=actor, action="access_log.export", rows=sent,
                          details={"filters": {"since": iso(since, precise=True), "until": iso(until, precise=True),
                                               "action": action}, "format": fmt})

@@ -242,11 +242,13 @@ def stream_export(connection: sa.Connection, site_id: str, filters: ExportFilter
             values[_SEAL_ID] = seal.id if seal is not None else None
             sealed += seal is not None
             lines.append(writer.row(values))
+        yield "".join(lines).encode()
+        # Counted once the server asks for more, i.e. has sent this chunk: an export the reader
+        # abandons is logged with the rows that went out, not the rows produced.
         first_id = first_id or partition[0][_ID]
         summary.count += len(partition)
         summary.first_record_id, summary.last_record_id = first_id, partition[-1][_ID]
         summary.sealed, summary.unsealed, summary.erased = sealed, summary.count - sealed, erased
-        yield "".join(lines).encode()
     summary.seal = seals.latest_used
     summary.complete = True
     yield writer.trailer(summary.to_dict()).encode()

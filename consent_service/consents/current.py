@@ -54,5 +54,5 @@ def current_consent(session: Session, site: SiteState, visitor_id: str,
         row = latest_record(session, site.id, visitor_id)
         summary = summary_of(row) if row is not None else None
         if cache is not None:
-            cache.put(site.id, visitor_id, summary)
+            cache.fill(site.id, visitor_id, summary)
     return decision_of(site, visitor_id, summary)

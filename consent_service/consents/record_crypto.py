@@ -1,7 +1,8 @@
 """What makes a consent record proof: desensitized IP addresses, personal fields under the
 visitor's own key, and record digests.
 
-- An IP address is truncated (IPv4 to /24, IPv6 to /48) and then hashed with HMAC-SHA256 under a
+- An IP address is truncated (IPv4 to /24, IPv6 to /48, an IPv6 address carrying an IPv4 one to
+  that IPv4 address's /24) and then hashed with HMAC-SHA256 under a
   server-side pepper: the raw address never reaches storage or logs.
 - Personal fields (user agent, page URL) are encrypted with AES-256-GCM (crypto.py) under a key of
   the visitor's own, kept in a separate table; deleting that key erases them.
@@ -25,20 +26,43 @@ from ..times import iso
 from .fields import DIGEST_FIELDS, PERSONAL_FIELDS
 
 _IPV4_MAPPED_PREFIX = bytes(10) + b"\xff\xff"
+_NAT64_PREFIX = b"\x00\x64\xff\x9b" + bytes(8)  # 64:ff9b::/96 (RFC 6052)
+_NAT64_LOCAL_PREFIX = b"\x00\x64\xff\x9b\x00\x01"  # 64:ff9b:1::/48 (RFC 8215), IPv4 around the u octet
+_SIX_TO_FOUR = b"\x20\x02"  # 2002::/16: the IPv4 address follows
+_TEREDO = b"\x20\x01\x00\x00"  # 2001::/32: the client's IPv4 address, inverted, at the end
+
+
+def _embedded_ipv4(packed: bytes) -> bytes | None:
+    """The IPv4 address an IPv6 address carries for a client that has one: IPv4-mapped, NAT64,
+    IPv4-compatible (`::a.b.c.d`), 6to4 or Teredo. Every client behind one NAT64 gateway or Teredo
+    server shares a /48, so these are bucketed by the IPv4 network instead."""
+    head = packed[:12]
+    if head == _IPV4_MAPPED_PREFIX or head == _NAT64_PREFIX:
+        return packed[12:]
+    if head == bytes(12) and packed[12] != 0:  # ::a.b.c.d, but not :: or ::1
+        return packed[12:]
+    if packed[:6] == _NAT64_LOCAL_PREFIX:
+        return packed[6:8] + packed[9:11]
+    if packed[:2] == _SIX_TO_FOUR:
+        return packed[2:6]
+    if packed[:4] == _TEREDO:
+        return bytes(byte ^ 0xFF for byte in packed[12:])
+    return None
 
 
 def truncate_ip(address: str) -> str | None:
-    """The network an address belongs to (/24 for IPv4, /48 for IPv6, an IPv4-mapped IPv6 address
-    as IPv4), or None if it is not an address. Runs on every write, so it parses with the C
-    socket functions rather than the ipaddress module, which costs ten times more."""
+    """The network an address belongs to (/24 for IPv4, /48 for IPv6, an IPv6 address that carries
+    an IPv4 one as that IPv4 address's /24), or None if it is not an address. Runs on every write,
+    so it parses with the C socket functions rather than the ipaddress module, which costs ten
+    times more."""
     text = address.strip().split("%", 1)[0]  # an IPv6 zone id says nothing about the network
     for family, kept_bytes in ((socket.AF_INET, 3), (socket.AF_INET6, 6)):
         try:
             packed = socket.inet_pton(family, text)
         except (OSError, ValueError):  # not this family, or a NUL byte
             continue
-        if packed[:12] == _IPV4_MAPPED_PREFIX:
-            family, packed, kept_bytes = socket.AF_INET, packed[12:], 3
+        if family == socket.AF_INET6 and (embedded := _embedded_ipv4(packed)) is not None:
+            family, packed, kept_bytes = socket.AF_INET, embedded, 3
         network = packed[:kept_bytes] + bytes(len(packed) - kept_bytes)
         return f"{socket.inet_ntop(family, network)}/{kept_bytes * 8}"
     return None

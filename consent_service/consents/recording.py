@@ -4,10 +4,13 @@ SQLAlchemy session: the API, the CLI and the tests all call these, and none sees
 
 from __future__ import annotations
 
+import functools
+import re
+import socket
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -57,12 +60,52 @@ class RecordedChoice:
     replayed: bool = False
 
 
-def strip_query(url: str) -> str:
-    """The page URL as stored: scheme, host and path only (queries and fragments carry personal data)."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ServiceError("invalid_page_url", "page_url must be an absolute http(s) URL")
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_HOST_NAME = re.compile(r"^[a-z0-9_-]+(\.[a-z0-9_-]+)*\.?\Z")
+
+
+def _origin(url: str) -> tuple[str, str]:
+    """(scheme://host[:port], path) of an absolute http(s) URL, normalized as browsers send an
+    Origin: lower case, no default port, no user name or password; ValueError or OSError if it is
+    not one."""
+    parts = urlsplit(url)  # ValueError for a malformed [IPv6] host
+    scheme, host, port = parts.scheme.lower(), parts.hostname, parts.port  # .port: ValueError if bad
+    if scheme not in _DEFAULT_PORTS or not host or not url.isprintable():
+        raise ValueError("not an absolute http(s) URL")
+    if ":" in host:
+        socket.inet_pton(socket.AF_INET6, host.split("%", 1)[0])  # OSError if not an address
+        host = f"[{host}]"
+    elif not _HOST_NAME.match(host):
+        raise ValueError("not a host name")
+    netloc = host if port in (None, _DEFAULT_PORTS[scheme]) else f"{host}:{port}"
+    return f"{scheme}://{netloc}", parts.path
+
+
+@functools.lru_cache(maxsize=1024)
+def _page_origins(origins: frozenset[str]) -> frozenset[str]:
+    """A site's declared origins, normalized as page URLs are."""
+    normalized = set()
+    for origin in origins:
+        try:
+            normalized.add(_origin(origin)[0])
+        except (ValueError, OSError):
+            continue
+    return frozenset(normalized)
+
+
+def strip_query(url: str, origins: frozenset[str] | None = None) -> str:
+    """The page URL as stored: scheme, host and path only. Queries and fragments carry personal
+    data, and so does a `user:password@`; all are dropped. A URL that is not an absolute http(s)
+    URL with a valid host, or (given the site's origins) whose origin is not one of them, is refused:
+    the banner sends its page's own `location.href`, whose origin is the request's Origin, already
+    checked against the same list, so only a forged body fails here."""
+    try:
+        origin, path = _origin(url)
+    except (ValueError, OSError):
+        raise ServiceError("invalid_page_url", "page_url must be an absolute http(s) URL") from None
+    if origins is not None and origin not in _page_origins(origins):
+        raise ServiceError("invalid_page_url", "page_url's origin is not one of the site's origins")
+    return origin + path
 
 
 def _check_choices(site: SiteState, choice: Choice, previous_token_valid: bool) -> None:
@@ -121,7 +164,7 @@ def record_choice(session: Session, site: SiteState, choice: Choice, *, keys: Si
         visitor_id = check.visitor_id
     _check_choices(site, choice, previous_token_valid=visitor_id is not None)
     language = _language(site, choice.language)
-    page_url = strip_query(choice.page_url) if choice.page_url else None
+    page_url = strip_query(choice.page_url, site.origins) if choice.page_url else None
 
     now = now or utcnow()
     granted_optional = any(v for c, v in choice.choices.items() if c != NECESSARY)
@@ -144,7 +187,7 @@ def record_choice(session: Session, site: SiteState, choice: Choice, *, keys: Si
     protect_record(row, key or fresh_key, {"page_url": page_url, "user_agent": choice.user_agent})
 
     if not store.insert(session, row, fresh_key):
-        return _replay(session, site, keys.issuer, choice, None if new_visitor else visitor_id)
+        return _replay(session, site, keys.issuer, choice, None if new_visitor else visitor_id, cache)
 
     if cache is not None:
         cache.put(site.id, visitor_id, summary_of(row), new_visitor=new_visitor)
@@ -163,7 +206,7 @@ def _sign(issuer: TokenIssuer, visitor_id: str, version: int, choices: dict[str,
 
 
 def _replay(session: Session, site: SiteState, issuer: TokenIssuer, choice: Choice,
-            visitor_id: str | None) -> RecordedChoice:
+            visitor_id: str | None, cache: ConsentCache | None = None) -> RecordedChoice:
     """The answer to a `client_record_id` already stored.
 
     A client_record_id is no credential: it travels in every export line. So the stored record's
@@ -175,6 +218,8 @@ def _replay(session: Session, site: SiteState, issuer: TokenIssuer, choice: Choi
     existing = session.execute(sa.select(ConsentRecord).where(
         ConsentRecord.site_id == site.id, ConsentRecord.client_record_id == choice.client_record_id,
     )).scalar_one()
+    if cache is not None:  # the first attempt may have stored it and died before writing it through
+        cache.put(site.id, existing.visitor_id, summary_of(existing))
     same_visitor = visitor_id is None or existing.visitor_id == visitor_id
     same_choice = existing.method == choice.method and dict(existing.choices) == {
         c: choice.choices[c] for c in site.categories}

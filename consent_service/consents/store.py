@@ -142,24 +142,32 @@ class RecordStore:
     def __init__(self) -> None:
         self.writers = _WriterConnections()
 
-    def _run_autocommit(self, session: Session, sql: str, params: dict[str, Any]) -> Any:
+    def _run_autocommit(self, session: Session, sql: str, params: dict[str, Any], idempotent: bool = False) -> Any:
         """One precompiled statement on this thread's writer connection; its first row's first value.
 
-        A connection that failed is closed, so the next request connects afresh."""
+        A connection that failed is closed, so the next request connects afresh. A statement that
+        may safely run twice (a read, or an insert keyed by its client_record_id) is run again at
+        once on a fresh connection: after a restart or terminated sessions the kept connection is
+        dead, and the caller need not see a 503 for it."""
         engine = session.get_bind()
-        connection = self.writers.get(engine)
-        try:
-            row = connection.execute(sql, params).fetchone()
-        except psycopg.OperationalError:
-            self.writers.discard(engine, connection)
-            raise
-        return row[0] if row else None
+        for attempt in (1, 2):
+            connection = self.writers.get(engine)
+            try:
+                row = connection.execute(sql, params).fetchone()
+            except psycopg.OperationalError:
+                self.writers.discard(engine, connection)
+                if attempt == 2 or not idempotent:
+                    raise
+                continue
+            return row[0] if row else None
+        return None  # unreachable: the loop returns or raises
 
     def visitor_key(self, session: Session, visitor_id: str) -> bytes | None:
         """The visitor's key, or None if it never had one or it was erased."""
         statements = _statements(session.get_bind().dialect.name)
         if "select_key_sql" in statements:
-            return self._run_autocommit(session, statements["select_key_sql"], {"visitor_id": visitor_id})
+            return self._run_autocommit(session, statements["select_key_sql"], {"visitor_id": visitor_id},
+                                        idempotent=True)
         return session.execute(statements["select_key"], {"visitor_id": visitor_id}).scalar()
 
     def insert(self, session: Session, record: dict[str, Any], new_key: bytes | None) -> bool:
@@ -173,7 +181,7 @@ class RecordStore:
         if dialect == "postgresql":
             name = ("insert_key_and_record" if new_key is not None else "insert_record") + suffix
             params["choices"] = json.dumps(params["choices"])  # the driver-level value of a JSON column
-            return self._run_autocommit(session, statements[name + "_sql"], params) is not None
+            return self._run_autocommit(session, statements[name + "_sql"], params, idempotent=bool(suffix)) is not None
         connection = session.connection()
         if new_key is not None:
             connection.execute(statements["insert_key"], params)

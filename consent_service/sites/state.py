@@ -1,6 +1,7 @@
 """The current state of a site as the request path needs it: its settings and its current policy
 version, loaded once and kept in-process for a few seconds (a sync elsewhere is seen once that time
-has passed)."""
+has passed). While the database cannot be reached, the last state loaded is served: the banner's
+script, its CORS answers and the cached backend reads keep working, and writes answer 503."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from ..db import DATABASE_UNAVAILABLE
 from ..models import PolicyVersion, Site
 from .declaration import category_ids
 
@@ -85,7 +87,8 @@ def load_site_state(session: Session, site_id: str) -> SiteState | None:
 
 
 class SiteStateCache:
-    """A small time-bounded in-process cache of SiteState by site id (misses are cached too)."""
+    """A small time-bounded in-process cache of SiteState by site id (misses are cached too); the
+    last state loaded stands in while the database is unavailable."""
 
     def __init__(self, ttl_seconds: float = 5.0) -> None:
         self._entries: dict[str, tuple[float, SiteState | None]] = {}
@@ -97,7 +100,13 @@ class SiteStateCache:
         now = time.monotonic()
         if entry is not None and entry[0] > now:
             return entry[1]
-        state = load_site_state(session, site_id)
+        try:
+            state = load_site_state(session, site_id)
+        except DATABASE_UNAVAILABLE:
+            if entry is None:
+                raise
+            session.rollback()  # the session stays usable for the rest of the request
+            return entry[1]
         with self._lock:
             if len(self._entries) > 10_000:
                 self._entries.clear()

@@ -162,6 +162,23 @@ BAD_BODIES = [
     ("forged token", {"token": "eyJzIjoiZGVtbyJ9.forgedsignature"}, 400, "invalid_token"),
     ("token is a number", {"token": 12345}, 422, "invalid_body"),
     ("missing method", {"method": None}, 422, "invalid_body"),
+    # Hostile strings: nothing a database cannot store, a log line can be forged with, or UTF-8
+    # cannot encode reaches the record, and none is a 500.
+    ("NUL in banner version", {"banner_version": "a\u0000b"}, 422, "invalid_body"),
+    ("lone surrogate as banner version", {"banner_version": "\ud800"}, 422, "invalid_body"),
+    ("newline after banner version", {"banner_version": "1.0\n"}, 422, "invalid_body"),
+    ("newline after client record id", {"client_record_id": "abcdefghijklmnop\n"}, 422, "invalid_body"),
+    ("lone surrogate in page url", {"page_url": "http://a/\ud800"}, 422, "invalid_body"),
+    ("NUL in page url", {"page_url": f"{DEMO_ORIGIN}/a\u0000b"}, 422, "invalid_body"),
+    ("newline in page url", {"page_url": f"{DEMO_ORIGIN}/a\nb"}, 422, "invalid_body"),
+    ("unclosed IPv6 host", {"page_url": "http://[::1"}, 400, "invalid_page_url"),
+    ("bracketed host not IPv6", {"page_url": "http://[x]/"}, 400, "invalid_page_url"),
+    ("port out of range", {"page_url": "http://127.0.0.1:99999/"}, 400, "invalid_page_url"),
+    ("space in host", {"page_url": "http://a b/"}, 400, "invalid_page_url"),
+    ("page of another origin", {"page_url": "https://evil.example/products"}, 400, "invalid_page_url"),
+    ("lone surrogate as category", {"choices": {"\ud800": True, "necessary": True}}, 422, "invalid_body"),
+    ("control character in language", {"language": "en\r"}, 422, "invalid_body"),
+    ("lone surrogate in token", {"token": "\udfff"}, 422, "invalid_body"),
 ]
 
 
@@ -293,3 +310,12 @@ def test_a_client_record_id_is_no_password(app, client, demo, consent_body):
     history = client.get("/v1/sites/demo/visitors/me/consents", headers={"X-Consent-Token": attacker["token"]})
     assert history.status_code == 200 and history.get_json()["visitor_id"] == attacker["visitor_id"]
     assert count_records(app) == 3
+
+
+def test_page_url_keeps_scheme_host_and_path_only(app, client, demo, consent_body):
+    """No user:password, query or fragment is stored; the origin is normalized as browsers send it."""
+    body = post(client, consent_body(page_url="HTTP://alice:secret@127.0.0.1:8000/cart?card=4111#pay")).get_json()
+    with app.app_context():
+        record = db.session.get(ConsentRecord, body["record_id"])
+        key = db.session.get(VisitorKey, body["visitor_id"]).key
+        assert decrypt_field(key, record.id, "page_url", record.page_url) == f"{DEMO_ORIGIN}/cart"

@@ -63,6 +63,7 @@ def test_csv_and_filters(app, client, demo):
 
 @pytest.mark.parametrize("query, code", [
     ("since=nope", "invalid_filter"), ("since=2025-02-01&until=2025-01-01", "invalid_range"),
+    ("since=0001-01-01T00:00:00%2B01:00", "invalid_filter"), ("until=9999-12-31T23:59:59-01:00", "invalid_filter"),
     ("format=pdf", "unsupported_format"), ("action=%27;drop", "invalid_filter"),
     ("action=" + "a" * 50, "invalid_filter"),
     ("page=2", "unknown_parameter"),

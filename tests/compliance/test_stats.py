@@ -48,6 +48,7 @@ def test_default_window_is_the_last_30_days(app, client, demo):
 
 @pytest.mark.parametrize("query, code", [
     ("interval=month", "invalid_filter"), ("since=nope", "invalid_filter"),
+    ("since=0001-01-01T00:00:00%2B01:00", "invalid_filter"), ("until=9999-12-31T23:59:59-01:00", "invalid_filter"),
     ("since=2025-02-01&until=2025-01-01", "invalid_range"), ("since=1990-01-01&until=2025-01-01", "range_too_large"),
     ("group=day", "unknown_parameter"), ("interval=%00", "invalid_filter"),
 ])

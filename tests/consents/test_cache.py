@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
+import shutil
 import subprocess
 import sys
+import time
+
+import redis
 
 from consent_service.auth import create_key
+from consent_service.consents.cache import ConsentCache
+from consent_service.devserver import RedisServer
 from consent_service.extensions import db
-from tests.support import DEMO_ORIGIN, RUN_ID, TEST_ENV, count_records, sync_demo
+from consent_service.ids import new_id
+from consent_service.redis_store import RedisStore
+from tests.support import DEMO_ORIGIN, RUN_ID, TEST_ENV, count_records, require_service, services, sync_demo
 
 URL = "/v1/sites/demo/consents"
 
@@ -80,26 +89,171 @@ def test_service_keeps_working_when_redis_stops(make_app, private_redis, consent
     assert count_records(app) == 2
 
 
-def test_near_cache_copies_are_dropped_when_another_process_writes(make_app, redis_url, consent_body):
-    """Two apps share Redis: a copy one holds in process is dropped when the other records a choice."""
-    import time
+ACCEPT = dict.fromkeys(("necessary", "preferences", "analytics", "marketing"), True)
+WITHDRAWN = {"necessary": True, "preferences": False, "analytics": False, "marketing": False}
 
-    reader, writer = make_app(REDIS_URL=redis_url), make_app(REDIS_URL=redis_url)
-    sync_demo(reader)
-    headers = read_key(reader)
-    first = writer.test_client().post(URL, json=consent_body(), headers={"Origin": DEMO_ORIGIN}).get_json()
-    url = f"/v1/sites/demo/visitors/{first['visitor_id']}/consent"
-    client = reader.test_client()
-    near = reader.extensions["consent"].consent_cache.near
+
+def record(app, body):
+    response = app.test_client().post(URL, json=body, headers={"Origin": DEMO_ORIGIN})
+    assert response.status_code in (200, 201), response.get_json()
+    return response.get_json()
+
+
+def current(app, headers, visitor_id):
+    response = app.test_client().get(f"/v1/sites/demo/visitors/{visitor_id}/consent", headers=headers)
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()
+
+
+def test_a_write_after_a_stall_is_read_at_once_everywhere(make_app, redis_server, consent_body):
+    """The outsider's repro: one stall makes the writer back off; a withdrawal right after it must
+    not leave the accepted choice in Redis for anyone to read."""
+    writer, reader = make_app(REDIS_URL=redis_server.url), make_app(REDIS_URL=redis_server.url)
+    sync_demo(writer)
+    headers = read_key(writer)
+    accepted = record(writer, consent_body(method="accept_all", choices=ACCEPT))
+    for app in (writer, reader):
+        assert current(app, headers, accepted["visitor_id"])["method"] == "accept_all"
+    redis_server.pause()
+    try:
+        for _ in range(3):  # reads time out and fall back to the database; the writer now backs off
+            assert current(writer, headers, accepted["visitor_id"])["method"] == "accept_all"
+    finally:
+        redis_server.resume()
+    withdrawn = record(writer, consent_body(method="withdraw", choices=WITHDRAWN, token=accepted["token"]))
+    for app in (writer, reader, make_app(REDIS_URL=redis_server.url)):
+        assert current(app, headers, accepted["visitor_id"])["record_id"] == withdrawn["record_id"]
+    time.sleep(2.5)  # past the writer's back-off: Redis answers again, with the new entry
+    for app in (writer, reader):
+        assert current(app, headers, accepted["visitor_id"])["record_id"] == withdrawn["record_id"]
+
+
+def test_a_write_during_a_stall_is_read_once_redis_resumes(make_app, redis_server, consent_body):
+    writer, reader = make_app(REDIS_URL=redis_server.url), make_app(REDIS_URL=redis_server.url)
+    sync_demo(writer)
+    headers = read_key(writer)
+    accepted = record(writer, consent_body(method="accept_all", choices=ACCEPT))
+    assert current(reader, headers, accepted["visitor_id"])["method"] == "accept_all"
+    redis_server.pause()
+    try:
+        withdrawn = record(writer, consent_body(method="withdraw", choices=WITHDRAWN, token=accepted["token"]))
+        fresh = make_app(REDIS_URL=redis_server.url)  # has never failed: it sends its read to the stalled Redis
+        assert current(fresh, headers, accepted["visitor_id"])["record_id"] == withdrawn["record_id"]
+    finally:
+        redis_server.resume()
+    for app in (reader, make_app(REDIS_URL=redis_server.url), writer):
+        assert current(app, headers, accepted["visitor_id"])["record_id"] == withdrawn["record_id"]
+    cache = services(writer).consent_cache
     deadline = time.monotonic() + 5
-    while not near.get(reader.extensions["consent"].consent_cache._key("demo", first["visitor_id"]))[0]:
-        assert client.get(url, headers=headers).get_json()["record_id"] == first["record_id"]
-        assert time.monotonic() < deadline, "the reader never kept a copy"
-        time.sleep(0.02)
-    second = writer.test_client().post(URL, json=consent_body(token=first["token"], method="reject_all", choices={
-        c: c == "necessary" for c in ("necessary", "preferences", "analytics", "marketing")}),
-        headers={"Origin": DEMO_ORIGIN}).get_json()
-    deadline = time.monotonic() + 2
-    while client.get(url, headers=headers).get_json()["record_id"] != second["record_id"]:
-        assert time.monotonic() < deadline, "the reader kept serving the replaced choice"
-        time.sleep(0.01)
+    while cache.pending_repairs():
+        assert time.monotonic() < deadline, "the failed write-through was never repaired"
+        time.sleep(0.05)
+
+
+def test_a_restarted_redis_serves_nothing_it_held_before(make_app, tmp_path, consent_body):
+    """A Redis that persists its data comes back with the entry a write could not replace while
+    it was down, and the process that missed it died before repairing it: entries of an earlier
+    run are not served."""
+    if shutil.which("redis-server") is None:
+        require_service("redis-server", "binary not found")
+    server = RedisServer(tmp_path, persistent=True)
+    try:
+        writer = make_app(REDIS_URL=server.url)
+        sync_demo(writer)
+        headers = read_key(writer)
+        accepted = record(writer, consent_body(method="accept_all", choices=ACCEPT))
+        assert current(writer, headers, accepted["visitor_id"])["method"] == "accept_all"
+        server.save()
+        server.kill()
+        withdrawn = record(writer, consent_body(method="withdraw", choices=WITHDRAWN, token=accepted["token"]))
+        cache = services(writer).consent_cache
+        assert cache.pending_repairs() == 1
+        cache._dirty.clear()  # the writing process dies before its repair
+        server.start()
+        key = cache._key("demo", accepted["visitor_id"])
+        assert redis.Redis.from_url(server.url).get(key).startswith(accepted["record_id"].encode())  # still there
+        for app in (make_app(REDIS_URL=server.url), writer):
+            assert current(app, headers, accepted["visitor_id"])["record_id"] == withdrawn["record_id"]
+    finally:
+        server.kill()
+
+
+def summary(record_id, method="custom"):
+    return {"record_id": record_id, "policy_version": 1, "choices": {"necessary": True}, "method": method,
+            "recorded_at": "2026-01-01T00:00:00Z", "expires_at": "2027-01-01T00:00:00Z"}
+
+
+def test_newer_wins_and_fills_never_replace_an_entry(redis_url):
+    cache = ConsentCache(RedisStore(redis_url, prefix=f"cs-test-order-{RUN_ID}:"))
+    older, newer = new_id(1_700_000_000), new_id(1_700_000_001)
+    cache.put("demo", "v1", summary(newer))
+    cache.put("demo", "v1", summary(older))  # a slower writer finishing last
+    assert cache.get("demo", "v1") == (True, summary(newer))
+    cache.fill("demo", "v1", summary(older))  # a reader that read the database before the write
+    cache.fill("demo", "v1", None)
+    assert cache.get("demo", "v1") == (True, summary(newer))
+    cache.fill("demo", "v2", None)  # known to have no record, until a record is written
+    assert cache.get("demo", "v2") == (True, None)
+    cache.put("demo", "v2", summary(older))
+    assert cache.get("demo", "v2") == (True, summary(older))
+    # Entries are stamped with the run_id of the server, learnt on connecting.
+    assert cache.store.read("PING")[0] == redis.Redis.from_url(redis_url).info("server")["run_id"]
+    # An entry stamped by another Redis run (written before a restart) is a miss.
+    key = cache._key("demo", "v3")
+    cache.store.write("SET", key, newer + "f" * 40 + json.dumps(summary(newer)))
+    assert cache.get("demo", "v3") == (False, None)
+    cache.fill("demo", "v3", summary(older))
+    assert cache.get("demo", "v3") == (True, summary(older))
+    cache.store.call(lambda client: client.delete(*client.keys(f"cs-test-order-{RUN_ID}:*")), None)
+
+
+def test_an_outage_is_logged_once_and_its_end_once(redis_server, caplog):
+    cache = ConsentCache(RedisStore(redis_server.url, backoff_seconds=0))
+    redis_server.kill()
+    with caplog.at_level(logging.WARNING):
+        for index in range(20):
+            cache.put("demo", f"v{index}", summary(new_id()))
+            assert cache.get("demo", f"v{index}") == (False, None)
+        redis_server.start()
+        deadline = time.monotonic() + 5
+        while cache.pending_repairs():
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    lines = [r.getMessage() for r in caplog.records if r.name == "consent_service.redis_store"]
+    assert len(lines) == 2, lines
+    assert lines[0].startswith("redis unavailable (ConnectionError)") and "answers again" in lines[1]
+    assert cache.get("demo", "v19")[0]  # repaired: the write is in Redis now
+
+
+def test_a_replayed_write_is_written_through(make_app, redis_url, consent_body):
+    """A write stored whose process died before writing it through: the banner's resend (same
+    client_record_id) is a replay, and it writes the stored record through."""
+    app = make_app(REDIS_URL=redis_url)
+    sync_demo(app)
+    headers = read_key(app)
+    cache = services(app).consent_cache
+    accepted = record(app, consent_body(method="accept_all", choices=ACCEPT))
+    visitor = accepted["visitor_id"]
+    _, accepted_summary = cache.get("demo", visitor)
+    body = consent_body(method="withdraw", choices=WITHDRAWN, token=accepted["token"],
+                        client_record_id="withdraw-replayed-0001")
+    withdrawn = record(app, body)
+    cache.store.write("DEL", cache._key("demo", visitor))  # as if the write-through never happened
+    cache.fill("demo", visitor, accepted_summary)
+    assert current(app, headers, visitor)["method"] == "accept_all"
+    assert record(app, body)["record_id"] == withdrawn["record_id"]
+    assert current(app, headers, visitor)["record_id"] == withdrawn["record_id"]
+
+
+def test_a_stalled_redis_is_no_traceback_per_request(make_app, redis_server, consent_body, caplog):
+    app = make_app(REDIS_URL=redis_server.url)
+    sync_demo(app)
+    redis_server.pause()
+    try:
+        with caplog.at_level(logging.INFO):
+            for _ in range(3):
+                assert record(app, consent_body())["record_id"]
+    finally:
+        redis_server.resume()
+    assert not [record for record in caplog.records if record.exc_info]
+    assert len([r for r in caplog.records if r.getMessage().startswith("redis unavailable")]) == 1

@@ -34,16 +34,31 @@ def test_a_lost_writer_session_is_a_retryable_503_and_the_next_write_reconnects(
     with psycopg.connect(migrated_url, autocommit=True) as admin:
         admin.execute("SELECT pg_terminate_backend(%s)", (lost.info.backend_pid,))
 
-    failed = client.post(URL, json=consent_body(client_record_id="queued-choice-0001"), headers=HEADERS)
+    # Without a client_record_id the insert is not run twice (it may have committed before the
+    # session died): a 503 the caller may retry.
+    failed = client.post(URL, json=consent_body(), headers=HEADERS)
     assert failed.status_code == 503
     assert failed.get_json()["error"]["code"] == "database_unavailable"
     assert failed.headers["Retry-After"] == "5"
     assert failed.headers["Access-Control-Allow-Origin"] == DEMO_ORIGIN  # the banner can read it
     assert count_records(app) == 1
 
-    resent = client.post(URL, json=consent_body(client_record_id="queued-choice-0001"), headers=HEADERS)
+    resent = client.post(URL, json=consent_body(), headers=HEADERS)
     assert resent.status_code == 201
     assert writer(app) is not lost and not writer(app).closed
+    assert count_records(app) == 2
+
+
+def test_a_lost_writer_session_is_replaced_at_once_for_an_idempotent_write(app, client, demo, consent_body,
+                                                                          migrated_url):
+    """With a client_record_id (the banner always sends one) running the insert twice stores it
+    once, so the write goes again on a fresh connection instead of answering 503."""
+    assert client.post(URL, json=consent_body(), headers=HEADERS).status_code == 201
+    with psycopg.connect(migrated_url, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", (writer(app).info.backend_pid,))
+    body = consent_body(client_record_id="queued-choice-0001")
+    assert client.post(URL, json=body, headers=HEADERS).status_code == 201
+    assert client.post(URL, json=body, headers=HEADERS).status_code == 200
     assert count_records(app) == 2
 
 

@@ -35,7 +35,7 @@ def post(client: Any, consent_body: Any, **changes: Any) -> dict[str, Any]:
 
 def make_records(app: Any, count: int, *, start: datetime | None = None, step: timedelta = timedelta(minutes=1),
                  choices: dict[str, bool] | None = None, method: str = "custom", token: str | None = None,
-                 page_url: str | None = "https://shop.example/products?x=1", user_agent: str | None = "UA/1.0",
+                 page_url: str | None = f"{DEMO_ORIGIN}/products?x=1", user_agent: str | None = "UA/1.0",
                  site: str = "demo") -> list[Any]:
     """Record `count` choices directly through the domain function, `step` apart from `start`."""
     start = start or datetime.now(UTC) - timedelta(days=1)
