@@ -113,7 +113,7 @@ class Instance:
             self.process = subprocess.Popen(
                 command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
                 env={**os.environ, **env, "PORT": str(self.port), "BIND_HOST": "127.0.0.1",
-                     "WEB_CONCURRENCY": str(WORKERS_PER_INSTANCE), "PUBLIC_URL": f"http://127.0.0.1:{self.port}"})
+                     "WEB_CONCURRENCY": str(WORKERS_PER_INSTANCE)})
         deadline = time.monotonic() + 60
         while not self.healthy():
             if self.process.poll() is not None or time.monotonic() > deadline:
@@ -391,6 +391,9 @@ def main() -> int:
         redis = RedisServer(workdir)
         env = {"CONSENT_ENV": "production", "DATABASE_URL": database_url, "REDIS_URL": redis.url,
                "SECRET_KEYS": secrets.token_urlsafe(32), "IP_PEPPER": secrets.token_urlsafe(32),
+               # Production wants an https public address; only banner.js carries it, and the
+               # simulated banners post to each instance directly.
+               "PUBLIC_URL": "https://consent.soak.test",
                # Every banner comes from 127.0.0.1: one rate-limit bucket for all of them.
                "RATE_LIMIT_WRITES": "1000000/minute", "SEAL_BATCH_SIZE": "500"}
         read_key = prepare(env)

@@ -19,7 +19,8 @@ def test_production_requires_secrets(tmp_path):
         Settings.from_env({"CONSENT_ENV": "production", "SECRET_KEYS": "short", "IP_PEPPER": "p"}, tmp_path)
 
 
-PRODUCTION = {"CONSENT_ENV": "production", "SECRET_KEYS": "k" * 40, "IP_PEPPER": "p" * 40}
+PRODUCTION = {"CONSENT_ENV": "production", "SECRET_KEYS": "k" * 40, "IP_PEPPER": "p" * 40,
+              "PUBLIC_URL": "https://consent.example.com"}
 
 
 @pytest.mark.parametrize("changes, message", [

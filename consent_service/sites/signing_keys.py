@@ -16,7 +16,6 @@ returns them.
 from __future__ import annotations
 
 import secrets
-import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -25,6 +24,7 @@ import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.orm import Session
 
+from ..db import LastKnownCache
 from ..errors import Conflict, NotFound
 from ..keyring import Keyring
 from ..models import SigningKey
@@ -157,42 +157,30 @@ def load_site_keys(session: Session, keyring: Keyring, site_id: str) -> SiteKeys
                     next_change=min(pending) if pending else None)
 
 
-class SiteKeysCache:
+class SiteKeysCache(LastKnownCache[SiteKeys]):
     """SiteKeys by site, kept for a few seconds (the site cache's time), until a published key
     starts signing, or until a token names a key this process has not loaded yet (a rotation made
-    elsewhere): then the site's keys are read again, at most once a second."""
+    elsewhere): then the site's keys are read again, at most once a second. While the database is
+    unavailable the keys last read stand in."""
 
     def __init__(self, keyring: Keyring, ttl_seconds: float = 5.0) -> None:
+        super().__init__(ttl_seconds)
         self.keyring = keyring
-        self.ttl_seconds = ttl_seconds
-        self._entries: dict[str, tuple[float, SiteKeys]] = {}
         self._reloaded: dict[str, float] = {}
-        self._lock = threading.Lock()
+
+    def lifetime(self, value: SiteKeys) -> float:
+        if value.next_change is None:
+            return self.ttl_seconds
+        return min(self.ttl_seconds, max(0.0, (value.next_change - utcnow()).total_seconds()))
 
     def get(self, session: Session, site_id: str, token: object = None) -> SiteKeys:
-        now = time.monotonic()
-        entry = self._entries.get(site_id)
-        keys = entry[1] if entry is not None and entry[0] > now else None
-        if keys is not None and token is not None:
+        held = self.cached(site_id)
+        fresh = False
+        if held is not None and token is not None:
             kid = key_id(token)
-            if kid is not None and kid not in keys.public and now - self._reloaded.get(site_id, 0.0) >= \
+            now = time.monotonic()
+            if kid is not None and kid not in held.public and now - self._reloaded.get(site_id, 0.0) >= \
                     _RELOAD_INTERVAL:
                 self._reloaded[site_id] = now
-                keys = None
-        if keys is None:
-            keys = load_site_keys(session, self.keyring, site_id)
-            expires = now + self.ttl_seconds
-            if keys.next_change is not None:
-                expires = min(expires, now + max(0.0, (keys.next_change - utcnow()).total_seconds()))
-            with self._lock:
-                if len(self._entries) > 10_000:
-                    self._entries.clear()
-                self._entries[site_id] = (expires, keys)
-        return keys
-
-    def forget(self, site_id: str | None = None) -> None:
-        with self._lock:
-            if site_id is None:
-                self._entries.clear()
-            else:
-                self._entries.pop(site_id, None)
+                fresh = True
+        return self.read(session, site_id, lambda current: load_site_keys(current, self.keyring, site_id), fresh)

@@ -6,8 +6,6 @@ script, its CORS answers and the cached backend reads keep working, and writes a
 from __future__ import annotations
 
 import functools
-import threading
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -15,7 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from ..db import DATABASE_UNAVAILABLE
+from ..db import LastKnownCache
 from ..models import PolicyVersion, Site
 from .declaration import category_ids
 
@@ -86,34 +84,11 @@ def load_site_state(session: Session, site_id: str) -> SiteState | None:
                      policy_hash=policy.policy_hash, notice=policy.notice)
 
 
-class SiteStateCache:
-    """A small time-bounded in-process cache of SiteState by site id (misses are cached too); the
-    last state loaded stands in while the database is unavailable."""
-
-    def __init__(self, ttl_seconds: float = 5.0) -> None:
-        self._entries: dict[str, tuple[float, SiteState | None]] = {}
-        self._lock = threading.Lock()
-        self.ttl_seconds = ttl_seconds
+class SiteStateCache(LastKnownCache["SiteState | None"]):
+    """SiteState by site id, kept for a few seconds (misses are cached too); the last state loaded
+    stands in while the database is unavailable."""
 
     def get(self, session: Session, site_id: str) -> SiteState | None:
-        entry = self._entries.get(site_id)
-        now = time.monotonic()
-        if entry is not None and entry[0] > now:
-            return entry[1]
-        try:
-            state = load_site_state(session, site_id)
-        except DATABASE_UNAVAILABLE:
-            if entry is None:
-                raise
-            session.rollback()  # the session stays usable for the rest of the request
-            return entry[1]
-        with self._lock:
-            if len(self._entries) > 10_000:
-                self._entries.clear()
-            self._entries[site_id] = (now + self.ttl_seconds, state)
-        return state
+        return self.read(session, site_id, lambda current: load_site_state(current, site_id))
 
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
 

@@ -89,7 +89,8 @@ def test_the_site_settings_drive_the_scan_and_the_summary_names_changes(app: Any
     (call,) = canned
     assert call["start_urls"] == ["http://127.0.0.1:8000/"] and call["max_pages"] == 20
     assert call["interactions"] == demo.settings["scan"]["interactions"]
-    assert call["config"]["site"] == "demo" and call["config"]["service"] == "http://127.0.0.1:5000"
+    assert call["config"]["site"] == "demo"
+    assert call["config"]["service"] == app.extensions["consent"].settings.public_url
     assert "findings: 3 errors" in first.stdout and "this is the site's first stored scan" in first.stdout
     second = runner.invoke(main, ["scan", "--site", "demo", "--max-pages", "3", "http://127.0.0.1:8000/a"])
     assert second.exit_code == 1 and canned[1]["max_pages"] == 3
