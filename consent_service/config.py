@@ -95,6 +95,11 @@ class Settings:
     #: Prefix of every Redis key (cache, invalidation channel and rate limits), so several
     #: deployments or test runs can share one Redis.
     redis_prefix: str = "cs:"
+    #: Secrets the seal-signing keys are derived from, newest first (compliance/seal_keys.py):
+    #: `SEAL_KEYS`, or `SECRET_KEYS` when it is not set.
+    seal_keys: list[str] = field(default_factory=list, repr=False)
+    #: A JWKS file of retired seal public keys that still verify old seals (`SEAL_VERIFY_KEYS_FILE`).
+    seal_verify_keys_file: str | None = None
     #: Parts of the write path switched off, for the benchmark that measures what each costs
     #: (`limit`, `cache`, `database`); never allowed in production.
     benchmark_skip: frozenset[str] = frozenset()
@@ -116,6 +121,9 @@ class Settings:
         keys = [key.strip() for key in required_secret("SECRET_KEYS").split(",") if key.strip()]
         if production and any(len(key) < 32 for key in keys):
             raise ConfigError("SECRET_KEYS: every key must be at least 32 characters in production")
+        seal_keys = [key.strip() for key in (_secret(env, "SEAL_KEYS") or "").split(",") if key.strip()]
+        if production and any(len(key) < 32 for key in seal_keys):
+            raise ConfigError("SEAL_KEYS: every key must be at least 32 characters in production")
         skip = frozenset(part.strip() for part in env.get("BENCHMARK_SKIP", "").split(",") if part.strip())
         if skip - BENCHMARK_PARTS.keys():
             raise ConfigError(f"BENCHMARK_SKIP may name only {', '.join(sorted(BENCHMARK_PARTS))}")
@@ -139,6 +147,8 @@ class Settings:
             seal_batch_size=_int(env, "SEAL_BATCH_SIZE", cls.seal_batch_size),
             seal_max_age_seconds=_int(env, "SEAL_MAX_AGE_SECONDS", cls.seal_max_age_seconds),
             redis_prefix=env.get("REDIS_PREFIX") or cls.redis_prefix,
+            seal_keys=seal_keys or keys,
+            seal_verify_keys_file=env.get("SEAL_VERIFY_KEYS_FILE") or None,
             benchmark_skip=skip,
         )
 
