@@ -7,11 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 from consent_service.cli import main
 from consent_service.compliance.retention import purge, retention_cutoff
-from consent_service.compliance.verify import check_site
 from consent_service.extensions import db
 from consent_service.models import AccessLogEntry, Seal, VisitorKey
 from tests.support import services
-from tests.support.compliance import NONE, make_records, record_ids, seal_all
+from tests.support.compliance import NONE, check, make_records, record_ids, seal_all
 
 OLD = datetime(2020, 1, 1, tzinfo=UTC)
 
@@ -19,12 +18,11 @@ OLD = datetime(2020, 1, 1, tzinfo=UTC)
 def run_purge(app, now, dry_run=False):
     with app.app_context():
         site = services(app).site_states.get(db.session, "demo")
-        return purge(db.session, site, actor="test", now=now, dry_run=dry_run)
+        return purge(db.session, site, services(app).seal_signer, actor="test", now=now, dry_run=dry_run)
 
 
 def verify(app):
-    with app.app_context():
-        return check_site(db.session, "demo")
+    return check(app)
 
 
 def test_cutoff_uses_the_site_buffer(app, demo):
