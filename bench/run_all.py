@@ -1,6 +1,6 @@
 """`make bench`: every benchmark, one after the other, each printing its own figures.
 
-    .venv/bin/python -m bench.run_all [core banner guard export]
+    .venv/bin/python -m bench.run_all [core banner guard export proof]
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ BENCHMARKS = {
     "banner": ["-m", "bench.banner_size"],
     "guard": ["-m", "bench.guard_bench"],
     "export": ["-m", "bench.export_bench"],
+    "proof": ["-m", "bench.proof_bench"],
 }
 
 
