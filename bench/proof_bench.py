@@ -146,8 +146,8 @@ def main() -> None:
                 verify_ratio = rates["verify, signed + Merkle"] / rates["verify, unsigned (before)"]
                 results.append([str(round_), "signed / unsigned", f"seal {seal_ratio:.2f}x",
                                 f"verify {verify_ratio:.2f}x", ""])
-            visitor = db.session.execute(sa.text(
-                "SELECT visitor_id FROM consent_records ORDER BY seq LIMIT 1 OFFSET :n"), {"n": args.rows // 2}).scalar()
+            middle = sa.text("SELECT visitor_id FROM consent_records ORDER BY seq LIMIT 1 OFFSET :n")
+            visitor = db.session.execute(middle, {"n": args.rows // 2}).scalar()
             document = receipts(db.session, "demo", visitor, max_age_seconds=300)
             size = len(receipts_file(document))
             count = len(document["receipts"])

@@ -6,9 +6,9 @@ import pytest
 import sqlalchemy as sa
 
 from consent_service.consents.record_crypto import desensitize_ip, record_digest
+from consent_service.consents.visitor_keys import open_key
 from consent_service.crypto import decrypt_field
 from consent_service.extensions import db
-from consent_service.consents.visitor_keys import open_key
 from consent_service.models import ConsentRecord, VisitorKey
 from tests.support import DEMO_ORIGIN, count_records
 

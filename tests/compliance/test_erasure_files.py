@@ -30,7 +30,8 @@ def live_files(app) -> list[Path]:
             return [candidate for candidate in (path, Path(f"{path}-wal"), Path(f"{path}-shm")) if candidate.exists()]
         with engine.connect() as connection:
             directory = connection.execute(sa.text("SELECT current_setting('data_directory')")).scalar()
-            files = [Path(directory) / connection.execute(sa.text("SELECT pg_relation_filepath(:t)"), {"t": table}).scalar()
+            files = [Path(directory) / connection.execute(sa.text("SELECT pg_relation_filepath(:t)"),
+                                                          {"t": table}).scalar()
                      for table in ("visitor_keys", "consent_records")]
     try:
         for file in files:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 
-from consent_service.compliance import verify
 from consent_service.extensions import db
 from consent_service.models import AccessLogEntry, ConsentRecord, VisitorKey
 from consent_service.tokens import TokenSigner

@@ -36,7 +36,8 @@ def test_legacy_keys_work_until_rewrapped_and_rotation_rewraps(app, demo, make_a
     legacy = new_key()
     visitor = made[0].visitor_id
     with app.app_context(), db.engine.begin() as connection:
-        connection.execute(sa.text("UPDATE visitor_keys SET key = :key WHERE visitor_id = :v"), {"key": legacy, "v": visitor})
+        connection.execute(sa.text("UPDATE visitor_keys SET key = :key WHERE visitor_id = :v"),
+                           {"key": legacy, "v": visitor})
     # A returning visitor with a legacy key is still served: its new record is under the same key.
     make_records(app, 1, token=made[0].token)
     assert stored_keys(app)[visitor] == legacy
