@@ -34,7 +34,8 @@ LANGUAGE_TAG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 COOKIE_PATTERN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,128}$")
 TEXT_KEYS = (
     "title", "description", "accept_all", "reject_all", "customize", "save", "close", "settings",
-    "preferences_title", "always_on", "gpc_notice", "download_record", "erase_data", "privacy_policy",
+    "preferences_title", "always_on", "gpc_notice", "download_record", "download_receipts", "erase_data",
+    "privacy_policy",
 )
 
 
