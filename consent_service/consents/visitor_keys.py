@@ -12,6 +12,8 @@ it was before.
 from __future__ import annotations
 
 import logging
+import re
+import time
 from collections.abc import Iterable
 
 import sqlalchemy as sa
@@ -24,6 +26,14 @@ log = logging.getLogger(__name__)
 #: The length of a key stored before wrapping (a wrapped key is longer).
 LEGACY_KEY_LENGTH = 32
 _TABLE = VisitorKey.__table__
+#: How long an erasure's rewrite may wait for its part, and a compaction's (milliseconds): while it
+#: waits, recording choices of visitors whose keys live in that part waits too.
+ERASURE_LOCK_TIMEOUT_MS = 200
+#: How long an erasure waits for transactions older than it to end before rewriting (seconds).
+ERASURE_WAIT_SECONDS = 2.0
+COMPACT_LOCK_TIMEOUT_MS = 2000
+#: A part of the PostgreSQL visitor_keys table (migration 0003), or the table itself if unpartitioned.
+_PART = re.compile(r"^visitor_keys(_p\d{2})?$")
 
 
 def key_context(site_id: str, visitor_id: str) -> bytes:
@@ -80,47 +90,100 @@ def rewrap_keys(session: Session, keyring: Keyring, batch: int = 500) -> tuple[i
 
 
 def destroy_keys(session: Session, site_id: str, visitor_ids: Iterable[str]) -> int:
-    """Destroy visitor keys so that no copy stays in the live database files: overwrite, let the
-    database drop the old row version, then delete (see docs/compliance.md for what was measured).
+    """Destroy visitor keys so that no copy stays in the live database files, committing the
+    caller's transaction with them (and with the caller's other work, e.g. its access-log entry).
 
-    Commits the caller's transaction first (with the caller's other work, e.g. its access-log
-    entry). PostgreSQL keeps an updated row's old version on its page until VACUUM prunes it, and
-    pruning compacts the page over the old bytes only when a live row (the overwritten one) sits
-    below them; SQLite zeroes freed space (`secure_delete`, db.py) and a checkpoint moves the
-    zeroed pages into the file and empties the write-ahead log."""
+    PostgreSQL never overwrites a deleted row's bytes in place: VACUUM only compacts pages, and
+    the bytes stay in a page's free space until something happens to be written over them
+    (measured: often enough to matter). So the keys live in a table partitioned by hash of the
+    visitor id (migration 0003), and after the delete the parts that held the keys are rewritten
+    (VACUUM FULL of each part: a new file with only the live rows; the old one is unlinked). The
+    rewrite locks only that part, about 1/32 of the keys, for its duration. It first waits (up to
+    ERASURE_WAIT_SECONDS) for transactions older than the delete, which would make it keep the row.
+    SQLite zeroes deleted content (`secure_delete`, db.py), and a TRUNCATE checkpoint moves the
+    zeroed pages into the database file and empties the write-ahead log."""
     visitor_ids = list(visitor_ids)
-    if not visitor_ids:
-        session.commit()
-        return 0
     engine = session.get_bind()
+    postgres = engine.dialect.name == "postgresql"
+    parts: set[str] = set()
     destroyed = 0
     for start in range(0, len(visitor_ids), 500):
-        chunk = visitor_ids[start:start + 500]
-        where = (_TABLE.c.site_id == site_id, _TABLE.c.visitor_id.in_(chunk))
-        destroyed += session.execute(_TABLE.update().where(*where).values(key=_zeros(engine))).rowcount or 0
+        where = (_TABLE.c.site_id == site_id, _TABLE.c.visitor_id.in_(visitor_ids[start:start + 500]))
+        if postgres:
+            parts.update(session.execute(sa.select(sa.text("tableoid::regclass::text")).select_from(_TABLE)
+                                         .where(*where)).scalars())
+        destroyed += session.execute(_TABLE.delete().where(*where)).rowcount or 0
+    deleted_by = session.execute(sa.text("SELECT txid_current()")).scalar() if postgres and destroyed else None
     session.commit()
-    if engine.dialect.name == "postgresql":
-        _vacuum(engine)
-    for start in range(0, len(visitor_ids), 500):
-        session.execute(_TABLE.delete().where(_TABLE.c.site_id == site_id,
-                                              _TABLE.c.visitor_id.in_(visitor_ids[start:start + 500])))
-    session.commit()
-    if engine.dialect.name == "postgresql":
-        _vacuum(engine)
-    else:
-        with engine.connect() as connection:
-            connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    if not destroyed:
+        return 0
+    if deleted_by is not None:
+        _wait_for_older_transactions(engine, deleted_by)
+    _rewrite(engine, parts)
     return destroyed
 
 
-def _zeros(engine: sa.Engine) -> sa.ColumnElement[bytes]:
-    """As many zero bytes as the stored key has, so the overwrite fits where the key was."""
-    if engine.dialect.name == "sqlite":
-        return sa.func.zeroblob(sa.func.length(_TABLE.c.key))
-    return sa.func.decode(sa.func.repeat("00", sa.func.octet_length(_TABLE.c.key)), "hex")
-
-
-def _vacuum(engine: sa.Engine) -> None:
-    """Prune dead row versions of visitor_keys now (the heap only: index entries hold no key)."""
+def _wait_for_older_transactions(engine: sa.Engine, xid: int, timeout: float = ERASURE_WAIT_SECONDS) -> bool:
+    """Wait (briefly) until no transaction that began before `xid` committed is still running or
+    holds a snapshot in this database: until then a rewrite must keep the deleted row, which such
+    a transaction may still see. Running transactions count cluster-wide (they hold back every
+    snapshot's horizon); False if some were still there after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-        connection.exec_driver_sql("VACUUM (INDEX_CLEANUP OFF, TRUNCATE OFF) visitor_keys")
+        while True:
+            older = connection.execute(sa.text(
+                "SELECT txid_snapshot_xmin(txid_current_snapshot()) <= :xid OR EXISTS ("
+                " SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                " AND backend_xmin IS NOT NULL AND age(backend_xmin) >= age((:xid % 4294967296)::text::xid))"),
+                {"xid": xid}).scalar()
+            if not older:
+                return True
+            if time.monotonic() >= deadline:
+                log.warning("a transaction older than an erasure is still running: the erased key's bytes stay "
+                            "in the database files until `consent-service keys compact` runs after it ends")
+                return False
+            time.sleep(0.02)
+
+
+def compact_keys(engine: sa.Engine) -> tuple[int, int]:
+    """Rewrite every part of visitor_keys (PostgreSQL) or checkpoint (SQLite): (parts rewritten,
+    parts in use by a long transaction, left for the next run).
+
+    An erasure made while a transaction older than it is open (a long export) cannot remove the
+    key's bytes at once: the rewrite either cannot lock the part, or must keep the deleted row that
+    transaction may still see. Run this (`consent-service keys compact`) daily from cron to bound
+    that to a day after the transaction ends."""
+    parts: set[str] = set()
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as connection:
+            parts.update(connection.execute(sa.text(
+                "SELECT relid::regclass::text FROM pg_partition_tree('visitor_keys') WHERE isleaf")).scalars())
+    skipped = _rewrite(engine, parts, lock_timeout_ms=COMPACT_LOCK_TIMEOUT_MS)
+    return len(parts) - skipped, skipped
+
+
+def _rewrite(engine: sa.Engine, parts: set[str], lock_timeout_ms: int = ERASURE_LOCK_TIMEOUT_MS) -> int:
+    """Rewrite the named parts; how many could not be locked in time (left for `keys compact`).
+
+    The rewrite needs its part to itself: a transaction still reading that part (an export that
+    loaded keys from it) holds it back, and while the rewrite waits, new reads and writes of the
+    part queue behind it. So it waits at most `lock_timeout_ms`, never for a long transaction."""
+    skipped = 0
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        if engine.dialect.name != "postgresql":
+            connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+            return 0
+        connection.exec_driver_sql(f"SET lock_timeout = {int(lock_timeout_ms)}")
+        for part in sorted(parts):
+            if not _PART.match(part):  # names come from the catalog; refuse anything unexpected
+                raise ValueError(f"unexpected partition name {part!r}")
+            try:
+                connection.exec_driver_sql(f"VACUUM FULL {part}")
+            except sa.exc.OperationalError as error:
+                if getattr(error.orig, "sqlstate", None) != "55P03":  # lock_not_available
+                    raise
+                log.warning("%s is in use by a long transaction: an erased key's bytes stay in it until "
+                            "`consent-service keys compact` rewrites it", part)
+                skipped += 1
+        connection.exec_driver_sql("RESET lock_timeout")
+    return skipped

@@ -15,7 +15,9 @@ Create Date: 2026-11-30 23:00:00
   `proof verify` names them `seal_unsigned` (see docs/compliance.md, "Upgrading").
 - visitor_keys: keys are now stored wrapped (longer than 32 bytes). A migration holds no secret
   and cannot wrap the existing ones: `consent-service keys rewrap` does. On PostgreSQL the table
-  keeps 10 % of each page free, so the overwrite that erasure does stays on the same page.
+  is partitioned by hash of the visitor id into KEY_PARTITIONS parts, so that an erasure can
+  rewrite the one small part that held the key (PostgreSQL never overwrites the bytes of a deleted
+  row in place: see consents/visitor_keys.py).
 """
 from alembic import op
 import sqlalchemy as sa
@@ -27,6 +29,43 @@ branch_labels = None
 depends_on = None
 
 SQLITE_NOW = "strftime('%Y-%m-%d %H:%M:%f000', 'now')"
+#: Parts of visitor_keys on PostgreSQL: an erasure rewrites one, about 1/KEY_PARTITIONS of the keys.
+KEY_PARTITIONS = 32
+
+
+def _partition_visitor_keys():
+    op.execute("ALTER TABLE visitor_keys RENAME TO visitor_keys_unpartitioned")
+    op.execute("ALTER INDEX ix_visitor_keys_site_id RENAME TO ix_visitor_keys_unpartitioned_site_id")
+    op.execute("ALTER TABLE visitor_keys_unpartitioned RENAME CONSTRAINT visitor_keys_pkey "
+               "TO visitor_keys_unpartitioned_pkey")
+    op.execute("""
+        CREATE TABLE visitor_keys (
+            visitor_id VARCHAR(26) NOT NULL,
+            site_id VARCHAR(40) NOT NULL REFERENCES sites (id),
+            key BYTEA NOT NULL,
+            created_at TIMESTAMP WITH TIME ZONE NOT NULL,
+            CONSTRAINT visitor_keys_pkey PRIMARY KEY (visitor_id)
+        ) PARTITION BY HASH (visitor_id)""")
+    for part in range(KEY_PARTITIONS):
+        op.execute(f"CREATE TABLE visitor_keys_p{part:02d} PARTITION OF visitor_keys "
+                   f"FOR VALUES WITH (MODULUS {KEY_PARTITIONS}, REMAINDER {part})")
+    op.execute("CREATE INDEX ix_visitor_keys_site_id ON visitor_keys (site_id)")
+    op.execute("INSERT INTO visitor_keys SELECT visitor_id, site_id, key, created_at FROM visitor_keys_unpartitioned")
+    op.execute("DROP TABLE visitor_keys_unpartitioned")
+
+
+def _unpartition_visitor_keys():
+    op.execute("ALTER TABLE visitor_keys RENAME TO visitor_keys_partitioned")
+    op.execute("ALTER INDEX ix_visitor_keys_site_id RENAME TO ix_visitor_keys_partitioned_site_id")
+    op.execute("ALTER TABLE visitor_keys_partitioned RENAME CONSTRAINT visitor_keys_pkey TO visitor_keys_partitioned_pkey")
+    op.execute("""
+        CREATE TABLE visitor_keys (
+            visitor_id VARCHAR(26) NOT NULL, site_id VARCHAR(40) NOT NULL REFERENCES sites (id),
+            key BYTEA NOT NULL, created_at TIMESTAMP WITH TIME ZONE NOT NULL,
+            CONSTRAINT visitor_keys_pkey PRIMARY KEY (visitor_id))""")
+    op.execute("CREATE INDEX ix_visitor_keys_site_id ON visitor_keys (site_id)")
+    op.execute("INSERT INTO visitor_keys SELECT visitor_id, site_id, key, created_at FROM visitor_keys_partitioned")
+    op.execute("DROP TABLE visitor_keys_partitioned")
 
 
 def upgrade():
@@ -44,7 +83,7 @@ def upgrade():
                    "coalesce((SELECT max(seq) FROM consent_records), 0) + 1, false)")
         op.execute("ALTER TABLE consent_records ALTER COLUMN stored_at SET DEFAULT now()")
         op.execute("ALTER TABLE consent_records ALTER COLUMN stored_at SET NOT NULL")
-        op.execute("ALTER TABLE visitor_keys SET (fillfactor = 90)")
+        _partition_visitor_keys()
     else:
         op.execute("UPDATE consent_records SET seq = numbered.n, stored_at = consent_records.created_at FROM "
                    "(SELECT id, row_number() OVER (ORDER BY id) AS n FROM consent_records) AS numbered "
@@ -84,7 +123,7 @@ def downgrade():
     op.drop_index("ix_consent_records_site_seq", table_name="consent_records")
     op.drop_index("uq_consent_records_seq", table_name="consent_records")
     if op.get_bind().dialect.name == "postgresql":
-        op.execute("ALTER TABLE visitor_keys RESET (fillfactor)")
+        _unpartition_visitor_keys()
     else:
         op.execute("DROP TRIGGER IF EXISTS consent_records_store_order")
     op.drop_column("consent_records", "stored_at")
