@@ -57,3 +57,20 @@ def test_legacy_keys_work_until_rewrapped_and_rotation_rewraps(app, demo, make_a
     stranger = make_app(SECRET_KEYS="a-secret-that-wrapped-nothing-0123456789")
     failed = stranger.test_cli_runner().invoke(main, ["keys", "rewrap"])
     assert failed.exit_code == 1 and "2 visitor keys open with no configured secret" in failed.output
+
+
+def test_a_key_that_does_not_open_records_the_choice_without_personal_fields(app, demo):
+    """A changed key row (or a secret dropped too early) must not stop recording, nor put new
+    personal fields under a key nobody keeps: the choice is recorded without them."""
+    first = make_records(app, 1)[0]
+    with app.app_context(), db.engine.begin() as connection:
+        stored = connection.execute(sa.text("SELECT key FROM visitor_keys WHERE visitor_id = :v"),
+                                    {"v": first.visitor_id}).scalar()
+        connection.execute(sa.text("UPDATE visitor_keys SET key = :key WHERE visitor_id = :v"),
+                           {"key": bytes(stored)[:-1] + bytes([bytes(stored)[-1] ^ 1]), "v": first.visitor_id})
+    again = make_records(app, 1, token=first.token)[0]
+    assert again.visitor_id == first.visitor_id
+    with app.app_context():
+        row = db.session.execute(sa.text("SELECT user_agent, page_url, user_agent_digest FROM consent_records "
+                                         "WHERE id = :id"), {"id": again.record_id}).one()
+        assert tuple(row) == (None, None, None)
