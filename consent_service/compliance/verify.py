@@ -161,6 +161,8 @@ def _check_policies(connection: sa.Connection, report: Verification) -> dict[int
 def _walk(connection: sa.Connection, report: Verification, verifier: SealVerifier, policies: dict[int, str],
           seals: list[Any], records: Iterator[Any]) -> Verification:
     site_id = report.site_id
+    if seals:
+        report.head = head_of(seals[-1])  # what the database holds as the head, even if it fails
     pending = next(records, None)
     expected_previous = genesis_digest(site_id)
     previous_last_seq = 0
@@ -204,7 +206,6 @@ def _walk(connection: sa.Connection, report: Verification, verifier: SealVerifie
             return report.fail("seal_edited", f"seal {seal.id} covers a window that overlaps or "
                                "precedes the one before it", seal_id=seal.id)
         expected_previous, previous_last_seq = seal.digest, seal.last_seq
-        report.head = head_of(seal)
         if seal.purged_at is not None or seal.purge_marker is not None:
             report.purged_seals += 1
             if seen_live:
