@@ -19,7 +19,7 @@ import bisect
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -29,9 +29,11 @@ from ..consents.visitor_keys import open_key
 from ..crypto import FieldCipher
 from ..db import snapshot_connection
 from ..keyring import Keyring
+from ..models import UTCDateTime
 from ..times import iso, utcnow
 from .access_log import log_access_apart
 from .filters import ExportFilters
+from .seals import MAX_CLOCK_SKEW
 from .tabular import TabularWriter
 
 PARTITION_ROWS = 2000
@@ -197,11 +199,14 @@ class SealIndex:
     each exported record whatever order the records come in. A seal covers about a thousand
     records, so even a large site has few enough to hold."""
 
-    def __init__(self, connection: sa.Connection, site_id: str) -> None:
+    def __init__(self, connection: sa.Connection, site_id: str, since: datetime | None = None) -> None:
+        # A record made at `since` or later is sealed by a seal made after it (less clock skew).
+        made_after = (since - MAX_CLOCK_SKEW) if since is not None else datetime(1970, 1, 1, tzinfo=UTC)
         rows = connection.execute(sa.text(
             "SELECT id, first_record_id, last_record_id, digest, created_at, first_seq, last_seq FROM seals "
-            "WHERE site_id = :site_id AND purged_at IS NULL AND first_seq IS NOT NULL ORDER BY first_seq"),
-            {"site_id": site_id}).all()
+            "WHERE site_id = :site_id AND purged_at IS NULL AND first_seq IS NOT NULL AND created_at >= :after "
+            "ORDER BY first_seq").bindparams(sa.bindparam("after", type_=UTCDateTime())),
+            {"site_id": site_id, "after": made_after}).all()
         self._firsts = [row[5] for row in rows]
         self._windows = [(row[6], _seal_window(row)) for row in rows]
         self.latest_used: SealWindow | None = None
@@ -230,7 +235,7 @@ def stream_export(connection: sa.Connection, site_id: str, filters: ExportFilter
     writer = TabularWriter(fmt, COLUMNS)
     keys = KeyCache(connection, keyring, site_id)
     summary.head = chain_head(connection, site_id)
-    seals = SealIndex(connection, site_id)
+    seals = SealIndex(connection, site_id, filters.since)
     header = writer.header()
     if header:
         yield header.encode()

@@ -53,6 +53,10 @@ log = logging.getLogger(__name__)
 
 #: Records the database stored less than this long ago are left for the next seal.
 SETTLE_SECONDS = 10.0
+#: How far apart the writers' clocks may be (keep them on NTP). A record that claims a time this
+#: much earlier than a record already sealed before it was inserted late with a back-dated time
+#: (verify.py); a record made at t is sealed by a seal made after t less this.
+MAX_CLOCK_SKEW = timedelta(minutes=5)
 #: Bytes per manifest entry: the 26-character record id, then the 32-byte leaf hash.
 ID_LENGTH = 26
 ENTRY_LENGTH = ID_LENGTH + merkle.HASH_LENGTH

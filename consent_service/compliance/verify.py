@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -26,11 +26,15 @@ from . import merkle
 from .access_log import log_access
 from .retention import check_purge_marker
 from .seal_keys import SealVerifier
-from .seals import ENTRY_LENGTH, genesis_digest, iter_manifest, record_leaf, seal_statement, statement_digest
-
-#: How far apart the writers' clocks may be (keep them on NTP). A record that claims a time this
-#: much earlier than a record already sealed before it was inserted late with a back-dated time.
-MAX_CLOCK_SKEW = timedelta(minutes=5)
+from .seals import (
+    ENTRY_LENGTH,
+    MAX_CLOCK_SKEW,
+    genesis_digest,
+    iter_manifest,
+    record_leaf,
+    seal_statement,
+    statement_digest,
+)
 
 
 @dataclass

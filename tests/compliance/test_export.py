@@ -69,6 +69,9 @@ def test_summary_names_the_covering_seal(app, client, records):
     assert summary["sealed"] == 7 and summary["unsealed"] == 0 and len(summary["seal"]["digest"]) == 64
     rows, summary = ndjson(client.get(URL + "?until=2025-03-03", headers=bearer(app, "export")))
     assert len(rows) == 2 and summary["seal"]["id"] == seal_ids[0]
+    rows, summary = ndjson(client.get(URL + "?since=2025-03-10", headers=bearer(app, "export")))
+    assert [row["seal_id"] for row in rows] == seal_ids[4:] and summary["head"]["id"] == seal_ids[-1]
+    assert summary["seal_key_ids"] == [app.extensions["consent"].seal_signer.kid]
 
 
 def test_csv_export(app, client, records):
