@@ -25,7 +25,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from bench.support import ROOT, gunicorn, scratch_database
-from consent_service.consents.fields import FIELD_NAMES as COLUMNS
+from consent_service.consents.fields import WRITTEN_FIELDS as COLUMNS
 
 USER_AGENTS = [
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 "
@@ -97,14 +97,14 @@ def _make_chunk(bounds: tuple[int, int]) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
-def load(database_url: str, rows: int, visitor_count: int) -> tuple[str, float]:
-    """Migrate, sync the demo site, COPY the records and visitor keys, seal; returns an export key."""
+def load_records(database_url: str, rows: int, visitor_count: int) -> tuple[object, float]:
+    """Migrate, sync the demo site, COPY the records and (wrapped) visitor keys; returns the app
+    and the seconds it took. The database numbers the records (seq) in the order they are copied."""
     import psycopg
     from flask_migrate import upgrade
 
     from consent_service.app import create_app
-    from consent_service.auth import create_key
-    from consent_service.compliance.seals import seal_pending
+    from consent_service.consents.visitor_keys import wrap_key
     from consent_service.crypto import new_key
     from consent_service.extensions import db
     from consent_service.ids import new_id
@@ -117,7 +117,6 @@ def load(database_url: str, rows: int, visitor_count: int) -> tuple[str, float]:
         upgrade()
         sync_declarations(db.session, [load_site_file(ROOT / "sites" / "demo.toml")], shared.site_states)
         site = shared.site_states.get(db.session, "demo")
-        key = create_key(db.session, "demo", "export", "bench")[1]
         db.engine.dispose()
 
     started = time.perf_counter()
@@ -128,7 +127,8 @@ def load(database_url: str, rows: int, visitor_count: int) -> tuple[str, float]:
     with psycopg.connect(plain_url) as connection:
         with connection.cursor().copy("COPY visitor_keys (visitor_id, site_id, key, created_at) FROM STDIN") as copy:
             for visitor_id, visitor_key in visitors:
-                copy.write_row((visitor_id, "demo", visitor_key, datetime.now(UTC)))
+                copy.write_row((visitor_id, "demo", wrap_key(shared.keyring, "demo", visitor_id, visitor_key),
+                                datetime.now(UTC)))
         chunk = 20_000
         bounds = [(first, min(first + chunk, rows)) for first in range(0, rows, chunk)]
         with multiprocessing.get_context("fork").Pool(
@@ -142,9 +142,22 @@ def load(database_url: str, rows: int, visitor_count: int) -> tuple[str, float]:
     with psycopg.connect(plain_url, autocommit=True) as connection:
         connection.execute("VACUUM ANALYZE consent_records")
         connection.execute("VACUUM ANALYZE visitor_keys")
+    return app, loaded
+
+
+def load(database_url: str, rows: int, visitor_count: int) -> tuple[str, float]:
+    """load_records, then seal everything; returns an export key."""
+    from consent_service.auth import create_key
+    from consent_service.compliance.seals import seal_pending
+    from consent_service.extensions import db
+
+    app, loaded = load_records(database_url, rows, visitor_count)
+    shared = app.extensions["consent"]
+    with app.app_context():
+        key = create_key(db.session, "demo", "export", "bench")[1]
     sealing = time.perf_counter()
     with app.app_context():
-        made = seal_pending(db.session, "demo", 1000, 300, force=True,
+        made = seal_pending(db.session, "demo", 1000, 300, shared.seal_signer, force=True,
                             now=datetime.now(UTC) + timedelta(minutes=5))
         sealed = len(made)
         db.engine.dispose()

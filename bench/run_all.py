@@ -1,6 +1,6 @@
 """`make bench`: every benchmark, one after the other, each printing its own figures.
 
-    .venv/bin/python -m bench.run_all [core banner verify guard export scan]
+    .venv/bin/python -m bench.run_all [core banner verify guard export scan proof]
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ BENCHMARKS = {
     "guard": ["-m", "bench.guard_bench"],
     "export": ["-m", "bench.export_bench"],
     "scan": ["-m", "bench.scan_bench"],
+    "proof": ["-m", "bench.proof_bench"],
 }
 
 

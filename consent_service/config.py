@@ -146,6 +146,11 @@ class Settings:
     #: Prefix of every Redis key (cache, invalidation channel and rate limits), so several
     #: deployments or test runs can share one Redis.
     redis_prefix: str = "cs:"
+    #: Secrets the seal-signing keys are derived from, newest first (compliance/seal_keys.py):
+    #: `SEAL_KEYS`, or `SECRET_KEYS` when it is not set.
+    seal_keys: list[str] = field(default_factory=list, repr=False)
+    #: A JWKS file of retired seal public keys that still verify old seals (`SEAL_VERIFY_KEYS_FILE`).
+    seal_verify_keys_file: str | None = None
     #: Parts of the write path switched off, for the benchmark that measures what each costs
     #: (`limit`, `cache`, `database`); never allowed in production.
     benchmark_skip: frozenset[str] = frozenset()
@@ -168,15 +173,21 @@ class Settings:
                 raise ConfigError(f"{name} is required in production (set {name} or {name}_FILE)")
             return _dev_secret(instance_path, name)
 
-        keys = [key.strip() for key in required_secret("SECRET_KEYS").split(",")]
-        if not all(keys):
-            raise ConfigError("SECRET_KEYS: a comma-separated list of keys, newest first, none of them empty")
-        if production and any(len(key) < MIN_SECRET_LENGTH for key in keys):
-            raise ConfigError(f"SECRET_KEYS: every key must be at least {MIN_SECRET_LENGTH} characters in production")
+        def key_list(name: str, raw: str | None) -> list[str]:
+            """A comma-separated list of secrets, newest first, none of them empty (or short, in production)."""
+            keys = [key.strip() for key in raw.split(",")] if raw else []
+            if not all(keys):
+                raise ConfigError(f"{name}: a comma-separated list of keys, newest first, none of them empty")
+            if production and any(len(key) < MIN_SECRET_LENGTH for key in keys):
+                raise ConfigError(f"{name}: every key must be at least {MIN_SECRET_LENGTH} characters in production")
+            return keys
+
+        keys = key_list("SECRET_KEYS", required_secret("SECRET_KEYS"))
         ip_pepper = required_secret("IP_PEPPER")
         if production and len(ip_pepper) < MIN_SECRET_LENGTH:
             raise ConfigError(f"IP_PEPPER must be at least {MIN_SECRET_LENGTH} characters in production")
         write_rate_limit = _rate_limit(env, "RATE_LIMIT_WRITES", cls.write_rate_limit)
+        seal_keys = key_list("SEAL_KEYS", _secret(env, "SEAL_KEYS"))
         skip = frozenset(part.strip() for part in env.get("BENCHMARK_SKIP", "").split(",") if part.strip())
         if skip - BENCHMARK_PARTS.keys():
             raise ConfigError(f"BENCHMARK_SKIP may name only {', '.join(sorted(BENCHMARK_PARTS))}")
@@ -200,6 +211,8 @@ class Settings:
             seal_batch_size=_int(env, "SEAL_BATCH_SIZE", cls.seal_batch_size),
             seal_max_age_seconds=_int(env, "SEAL_MAX_AGE_SECONDS", cls.seal_max_age_seconds),
             redis_prefix=env.get("REDIS_PREFIX") or cls.redis_prefix,
+            seal_keys=seal_keys or keys,
+            seal_verify_keys_file=env.get("SEAL_VERIFY_KEYS_FILE") or None,
             benchmark_skip=skip,
         )
 

@@ -26,9 +26,11 @@ DATABASE_UNAVAILABLE: tuple[type[BaseException], ...] = (
 
 
 def sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    """WAL so readers never wait for the writer; foreign keys on; wait for a lock rather than fail."""
+    """WAL so readers never wait for the writer; foreign keys on; wait for a lock rather than fail;
+    deleted content overwritten with zeros (an erased visitor key must not linger in free pages)."""
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=5000")

@@ -58,13 +58,15 @@ class PolicyVersion(db.Model):
 
 
 class VisitorKey(db.Model):
-    """The key that encrypts one visitor's personal fields; deleting it erases them."""
+    """The key that encrypts one visitor's personal fields, wrapped under a key-encryption key from
+    the environment (consents/visitor_keys.py); destroying it erases them."""
 
     __tablename__ = "visitor_keys"
 
     visitor_id: Mapped[str] = mapped_column(sa.String(26), primary_key=True)
     site_id: Mapped[str] = mapped_column(sa.ForeignKey("sites.id"), index=True)
-    key: Mapped[bytes] = mapped_column(sa.LargeBinary(32))
+    #: The wrapped key (keyring.py); a 32-byte raw key is a row from before wrapping (migration 0005).
+    key: Mapped[bytes] = mapped_column(sa.LargeBinary)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -97,6 +99,10 @@ class ConsentRecord(db.Model):
     banner_version: Mapped[str | None] = mapped_column(sa.String(32))
     client_record_id: Mapped[str | None] = mapped_column(sa.String(64))
     digest: Mapped[str] = mapped_column(sa.String(64))
+    #: Assigned by the database as the record is stored, in commit order (migration 0005).
+    seq: Mapped[int] = mapped_column(sa.BigInteger, server_default=sa.FetchedValue(), unique=True)
+    #: The database's clock when the record was stored (migration 0005).
+    stored_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=sa.FetchedValue())
 
 
 class ApiKey(db.Model):
@@ -114,7 +120,7 @@ class ApiKey(db.Model):
 
 
 class Seal(db.Model):
-    """Commits to the ordered digests of a window of records and to the previous seal."""
+    """A signed statement over a window of records (their Merkle root) and the previous seal."""
 
     __tablename__ = "seals"
     __table_args__ = (
@@ -128,14 +134,25 @@ class Seal(db.Model):
     first_record_id: Mapped[str] = mapped_column(sa.String(26))
     last_record_id: Mapped[str] = mapped_column(sa.String(26))
     record_count: Mapped[int] = mapped_column(sa.Integer)
-    records_digest: Mapped[str] = mapped_column(sa.String(64))
+    #: The RFC 6962 Merkle root of the window's leaves (migration 0005).
+    merkle_root: Mapped[str] = mapped_column(sa.String(64))
     previous_digest: Mapped[str] = mapped_column(sa.String(64))
+    #: SHA-256 of the signed statement (compliance/seals.py): what the next seal and heads name.
     digest: Mapped[str] = mapped_column(sa.String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    #: The ordered (record id, record digest) pairs; records_digest is its SHA-256 (migration 0002).
+    #: The ordered (record id, leaf hash) pairs, so verification names a record (migration 0002).
     manifest: Mapped[bytes | None] = mapped_column(sa.LargeBinary, deferred=True)
     #: When retention removed this seal's records; the seal stays in the chain (migration 0002).
     purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: The window in store order and the latest expiry in it (migration 0005).
+    first_seq: Mapped[int | None] = mapped_column(sa.BigInteger)
+    last_seq: Mapped[int | None] = mapped_column(sa.BigInteger)
+    expires_through: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: Which seal key signed the statement, and its Ed25519 signature (hex) (migration 0005).
+    key_id: Mapped[str | None] = mapped_column(sa.String(64))
+    signature: Mapped[str | None] = mapped_column(sa.String(128))
+    #: The signed purge statement (JSON) when retention removed the records (migration 0005).
+    purge_marker: Mapped[str | None] = mapped_column(sa.Text)
 
 
 class AccessLogEntry(db.Model):

@@ -4,14 +4,16 @@ two apps in one process (tests, the benchmark) never share state."""
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import datetime
 
 from sqlalchemy.orm import Session
 
 from .auth import VerifiedKeyCache
+from .compliance.seal_keys import SealSigner, SealVerifier
 from .compliance.seals import AutoSealer
-from .config import Settings
+from .config import ConfigError, Settings
 from .consents.cache import ConsentCache
 from .consents.recording import Choice, RecordedChoice, record_choice
 from .consents.store import DiscardingStore, RecordStore
@@ -20,6 +22,17 @@ from .outage import OutageLog
 from .redis_store import RedisStore
 from .sites.signing_keys import SiteKeys, SiteKeysCache
 from .sites.state import SiteState, SiteStateCache
+
+
+def _retired_seal_keys(path: str | None) -> SealVerifier | None:
+    """Public keys of retired seal keys, from the JWKS file SEAL_VERIFY_KEYS_FILE names."""
+    if not path:
+        return None
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return SealVerifier.from_jwks(json.load(handle))
+    except (OSError, ValueError) as error:  # SealKeyError and JSON errors are ValueErrors
+        raise ConfigError(f"SEAL_VERIFY_KEYS_FILE: {error}") from None
 
 
 class Services:
@@ -37,7 +50,9 @@ class Services:
         self.record_store = DiscardingStore() if "database" in skipped else RecordStore()
         self.site_states = SiteStateCache(ttl_seconds=settings.site_cache_seconds)
         self.verified_keys = VerifiedKeyCache(ttl_seconds=settings.api_key_cache_seconds)
-        self.auto_sealer = AutoSealer()
+        #: Signs seals and purge markers; its verifier holds every public key that still verifies.
+        self.seal_signer = SealSigner(settings.seal_keys, _retired_seal_keys(settings.seal_verify_keys_file))
+        self.auto_sealer = AutoSealer(self.seal_signer)
         #: Each site's token keys: issuer, verifier, public keys (sites/signing_keys.py).
         self.site_keys = SiteKeysCache(self.keyring, ttl_seconds=settings.site_cache_seconds)
 
@@ -49,4 +64,4 @@ class Services:
     def record(self, session: Session, site: SiteState, choice: Choice, now: datetime | None = None) -> RecordedChoice:
         """Record a choice with this app's keys, store and cache (consents.recording.record_choice)."""
         return record_choice(session, site, choice, keys=self.keys(session, site.id, choice.token),
-                             store=self.record_store, cache=self.consent_cache, now=now)
+                             store=self.record_store, keyring=self.keyring, cache=self.consent_cache, now=now)

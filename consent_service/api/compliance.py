@@ -1,9 +1,11 @@
 """Endpoints for privacy officers and auditors: the streamed export of consent records (export
-scope), verification of the seal chain (export scope) and consent statistics (read scope). The
-export and the verification write their own access-log entries."""
+scope), verification of the seal chain (export scope), the seal keys' public halves (public) and
+consent statistics (read scope). The export and the verification write their own access-log
+entries."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 from flask import Response, jsonify, request, stream_with_context
@@ -15,14 +17,16 @@ from ..compliance.filters import ExportFilters, parse_format, parse_range
 from ..compliance.stats import consent_stats
 from ..compliance.tabular import MIMETYPES
 from ..compliance.verify import verify
+from ..errors import ServiceError
 from ..extensions import db
-from .context import get_site, require_key
+from .context import get_site, require_key, services
 from .openapi import documented, query_parameters
 from .params import check_parameters
 
 blp = Blueprint("compliance", __name__, url_prefix="/v1/sites",
                 description="For privacy officers and auditors: exports, proof verification, statistics.")
 
+HEAD = re.compile(r"^[0-9a-f]{64}$")
 EXPORT_PARAMETERS = ("since", "until", "method", "visitor_id", "policy_version", "format")
 STATS_PARAMETERS = ("since", "until", "interval")
 
@@ -60,19 +64,40 @@ def export_records(site_id: str) -> Response:
     check_parameters(request.args, EXPORT_PARAMETERS)
     filters = ExportFilters.parse(request.args)
     fmt = parse_format(request.args.get("format"))
-    body = export_consents(db.engine, site.id, filters, fmt, actor=actor_for_key(caller.key_id))
+    shared = services()
+    body = export_consents(db.engine, site.id, filters, fmt, actor=actor_for_key(caller.key_id),
+                           keyring=shared.keyring, seal_key_ids=list(shared.seal_signer.verifier.keys))
     return streamed(body, fmt, f"consents-{site.id}")
 
 
 @blp.route("/<site_id>/proof/verify", methods=["GET"])
-@documented(blp, errors=(401, 403),
+@documented(blp, errors=(400, 401, 403), parameters=query_parameters(("expect_head",)),
             responses={200: (None, "ok, or the first record or seal that does not match and why")})
 def verify_proof(site_id: str) -> Response:
-    """Check every seal and record of the site."""
+    """Check every policy text, seal and record of the site; with `expect_head`, also that the
+    chain still reaches the seal digest an auditor kept."""
     caller = require_key(site_id, "export")
     site = get_site(site_id)
+    check_parameters(request.args, ("expect_head",))
+    expect_head = request.args.get("expect_head")
+    if expect_head is not None and not HEAD.match(expect_head):
+        raise ServiceError("invalid_head", "expect_head must be a seal digest: 64 lowercase hexadecimal digits",
+                           details={"parameter": "expect_head"})
+    report = verify(db.session, site.id, services().seal_signer.verifier, actor=actor_for_key(caller.key_id),
+                    expect_head=expect_head)
+    return jsonify(report.to_dict())
+
+
+@blp.route("/<site_id>/proof/keys", methods=["GET"])
+@documented(blp, errors=(404,), responses={200: (None, "The seal keys' public halves as a JWKS (RFC 7517)")})
+def seal_keys(site_id: str) -> Response:
+    """The public keys that verify seals, purge markers and receipts: anyone may fetch them."""
+    get_site(site_id)
     check_parameters(request.args, ())
-    return jsonify(verify(db.session, site.id, actor=actor_for_key(caller.key_id)).to_dict())
+    response = jsonify(services().seal_signer.verifier.jwks())
+    response.headers["Cache-Control"] = "public, max-age=300"
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    return response
 
 
 @blp.route("/<site_id>/stats", methods=["GET"])

@@ -1,5 +1,5 @@
 """Endpoints a visitor reaches through the banner with its own token (header `X-Consent-Token`):
-its consent history, and the erasure of its personal fields. Calls from a browser must come from
+its consent history, its receipts, and the erasure of its personal fields. Calls from a browser must come from
 one of the site's origins (CORS, preflight included); a missing, forged or other site's token is a
 401."""
 
@@ -10,6 +10,7 @@ from collections.abc import Callable
 from flask import Response, jsonify, request
 from flask_smorest import Blueprint
 
+from ..compliance.receipts import receipts, receipts_file
 from ..compliance.visitor_data import erase, history, visitor_from_token
 from ..errors import Forbidden
 from ..extensions import db, limiter
@@ -53,6 +54,7 @@ def _as_visitor(site_id: str, action: Callable[[str, str], Response]) -> Respons
 
 
 @blp.route("/<site_id>/visitors/me/consents", methods=["OPTIONS"])
+@blp.route("/<site_id>/visitors/me/receipts", methods=["OPTIONS"])
 @blp.route("/<site_id>/visitors/me/personal-data", methods=["OPTIONS"])
 @blp.doc(summary="CORS preflight: succeeds for the site's origins only")
 def preflight_visitor(site_id: str) -> Response:
@@ -66,8 +68,24 @@ def preflight_visitor(site_id: str) -> Response:
 def my_consents(site_id: str) -> Response:
     """Download my consent record: every choice this visitor made, with its own personal fields."""
     def read(site: str, visitor_id: str) -> Response:
-        response = jsonify(history(db.session, site, visitor_id, actor=f"visitor:{visitor_id}"))
+        response = jsonify(history(db.session, services().keyring, site, visitor_id, actor=f"visitor:{visitor_id}"))
         response.headers["Content-Disposition"] = 'attachment; filename="my-consent-record.json"'
+        return response
+
+    return _as_visitor(site_id, read)
+
+
+@blp.route("/<site_id>/visitors/me/receipts", methods=["GET"], provide_automatic_options=False)
+@limiter.limit(write_rate_limit, key_func=client_ip_hash)
+@documented(blp, errors=(401, 403, 429), parameters=TOKEN_PARAMETER,
+            responses={200: (None, "A receipt per record: checkable offline with the site's seal keys")})
+def my_receipts(site_id: str) -> Response:
+    """Download my receipts: each record with its inclusion proof and the signed seal it is in."""
+    def read(site: str, visitor_id: str) -> Response:
+        body = receipts(db.session, site, visitor_id, max_age_seconds=services().settings.seal_max_age_seconds,
+                        actor=f"visitor:{visitor_id}")
+        response = Response(receipts_file(body), mimetype="application/json")
+        response.headers["Content-Disposition"] = 'attachment; filename="my-consent-receipts.json"'
         return response
 
     return _as_visitor(site_id, read)

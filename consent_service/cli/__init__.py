@@ -3,10 +3,11 @@
     consent-service db upgrade                      apply migrations (Flask-Migrate)
     consent-service sites sync sites/*.toml         publish site declarations
     consent-service keys create --site S --scope read|export|admin
-    consent-service keys list --site S / keys revoke KEY_ID
+    consent-service keys list --site S / keys revoke KEY_ID / keys rewrap / keys compact
     consent-service signing-keys list|rotate|jwks --site S / signing-keys retire --site S KID / rewrap
     consent-service export --site S [--since …] [--until …] [--format csv] > file
-    consent-service proof seal [--site S] [--all-pending] / proof verify --site S
+    consent-service proof seal [--site S] [--all-pending] / proof verify --site S [--expect-head D]
+    consent-service proof keys / proof check-receipt FILE --keys FILE|URL
     consent-service purge --site S [--dry-run]
     consent-service scan --site S [URL…] [--max-pages N] [--json FILE] [--html FILE]
 

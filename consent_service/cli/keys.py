@@ -7,6 +7,7 @@ from flask.cli import with_appcontext
 
 from ..auth import SCOPES, create_key, list_keys, revoke_key
 from ..compliance.access_log import log_access
+from ..consents.visitor_keys import compact_keys, rewrap_keys
 from ..errors import ServiceError
 from ..extensions import db
 from ..models import Site
@@ -57,3 +58,29 @@ def keys_revoke(key_id: str) -> None:
     log_access(db.session, site_id=key.site_id, actor=cli_actor(), action="key.revoke",
                details={"key_id": key.id})
     click.echo(f"revoked {key.id}")
+
+
+@keys.command("rewrap")
+@with_appcontext
+def keys_rewrap() -> None:
+    """Wrap visitor keys stored before wrapping, and re-wrap keys under the newest secret (after
+    prepending one to SECRET_KEYS): run it once after upgrading and after each rotation."""
+    rewrapped, unopenable = rewrap_keys(db.session, services().keyring)
+    click.echo(f"rewrapped {rewrapped} visitor keys; {unopenable} open with no configured secret")
+    if unopenable:
+        raise click.ClickException(f"{unopenable} visitor keys open with no configured secret: "
+                                   "put back the secret that wrapped them, then run this again")
+
+
+@keys.command("compact")
+@with_appcontext
+def keys_compact() -> None:
+    """Rewrite the visitor-key table's parts, so no erased key's bytes stay in its files even if a
+    long transaction held one back at erasure time (run it daily from cron)."""
+    rewritten, busy = compact_keys(db.engine)
+    if not rewritten and not busy:
+        click.echo("checkpointed the database")
+        return
+    click.echo(f"rewrote {rewritten} parts of visitor_keys")
+    if busy:
+        raise click.ClickException(f"{busy} parts are in use by a long transaction; run this again later")

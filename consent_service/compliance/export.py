@@ -15,21 +15,25 @@ an export line (see docs/compliance.md).
 
 from __future__ import annotations
 
+import bisect
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
 
 from ..consents.fields import EXPORT_EXTRAS, FIELDS, PERSONAL_FIELDS
+from ..consents.visitor_keys import open_key
 from ..crypto import FieldCipher
 from ..db import snapshot_connection
-from ..ids import id_time_floor
+from ..keyring import Keyring
+from ..models import UTCDateTime
 from ..times import iso, utcnow
 from .access_log import log_access_apart
 from .filters import ExportFilters
+from .seals import MAX_CLOCK_SKEW
 from .tabular import TabularWriter
 
 PARTITION_ROWS = 2000
@@ -37,7 +41,7 @@ KEY_CACHE_LIMIT = 50_000
 #: Export columns with how each is written: the record's fields, then the export's own.
 COLUMNS = tuple((f.name, f.kind) for f in FIELDS) + (("personal_data", "text"), ("seal_id", "int"))
 _INDEX = {name: index for index, (name, _) in enumerate(COLUMNS)}
-_ID, _VISITOR = _INDEX["id"], _INDEX["visitor_id"]
+_ID, _VISITOR, _SEQ = _INDEX["id"], _INDEX["visitor_id"], _INDEX["seq"]
 _PERSONAL = [(_INDEX[name], _INDEX[f"{name}_digest"], name) for name in PERSONAL_FIELDS]
 _PERSONAL_DATA, _SEAL_ID = (_INDEX[name] for name in EXPORT_EXTRAS)
 
@@ -96,10 +100,13 @@ def _partitions(connection: sa.Connection, filters: ExportFilters, site_id: str)
 # ------------------------------------------------------------------------------------------- decrypt
 
 class KeyCache:
-    """Field ciphers by visitor id (None for erased visitors), loaded in batches."""
+    """Field ciphers by visitor id (None for erased visitors), loaded in batches and unwrapped
+    (consents/visitor_keys.py)."""
 
-    def __init__(self, connection: sa.Connection, limit: int = KEY_CACHE_LIMIT) -> None:
+    def __init__(self, connection: sa.Connection, keyring: Keyring, site_id: str, limit: int = KEY_CACHE_LIMIT) -> None:
         self.connection = connection
+        self.keyring = keyring
+        self.site_id = site_id
         self.limit = limit
         self.ciphers: dict[str, FieldCipher | None] = {}
 
@@ -112,10 +119,10 @@ class KeyCache:
         for start in range(0, len(missing), 500):
             batch = missing[start:start + 500]
             found = dict(self.connection.execute(
-                sa.text("SELECT visitor_id, key FROM visitor_keys WHERE visitor_id IN :ids")
-                .bindparams(sa.bindparam("ids", expanding=True)), {"ids": batch}).all())
+                sa.text("SELECT visitor_id, key FROM visitor_keys WHERE site_id = :site AND visitor_id IN :ids")
+                .bindparams(sa.bindparam("ids", expanding=True)), {"ids": batch, "site": self.site_id}).all())
             for visitor_id in batch:
-                key = found.get(visitor_id)
+                key = open_key(self.keyring, self.site_id, visitor_id, found.get(visitor_id))
                 self.ciphers[visitor_id] = FieldCipher(key) if key is not None else None
 
 
@@ -147,6 +154,10 @@ class ExportSummary:
     unsealed: int = 0
     erased: int = 0
     seal: SealWindow | None = None
+    #: The site's newest seal when the export began (the chain head to keep), and the ids of the
+    #: seal keys that verify (published at /v1/proof/keys).
+    head: SealWindow | None = None
+    seal_key_ids: list[str] = field(default_factory=list)
     complete: bool = False
     generated_at: datetime = field(default_factory=utcnow)
 
@@ -156,6 +167,7 @@ class ExportSummary:
             "last_record_id": self.last_record_id, "sealed": self.sealed, "unsealed": self.unsealed,
             "personal_data_erased": self.erased,
             "seal": self.seal.to_dict() if self.seal else None,
+            "head": self.head.to_dict() if self.head else None, "seal_key_ids": self.seal_key_ids,
             "filters": self.filters.to_dict(), "format": self.format,
             "generated_at": iso(self.generated_at, precise=True),
         }
@@ -167,50 +179,63 @@ class ExportSummary:
                 "seal_id": self.seal.id if self.seal else None}
 
 
-class SealCursor:
-    """Walks the site's live seals in step with records streamed in id order."""
+def chain_head(connection: sa.Connection, site_id: str) -> SealWindow | None:
+    """The site's newest seal, purged or not."""
+    row = connection.execute(sa.text(
+        "SELECT id, first_record_id, last_record_id, digest, created_at FROM seals WHERE site_id = :site_id "
+        "ORDER BY id DESC LIMIT 1"), {"site_id": site_id}).first()
+    return _seal_window(row) if row is not None else None
 
-    def __init__(self, connection: sa.Connection, site_id: str, from_id: str | None) -> None:
-        params: dict[str, Any] = {"site_id": site_id, "from_id": from_id or ""}
-        self._rows = iter(connection.execute(sa.text(
-            "SELECT id, first_record_id, last_record_id, digest, created_at FROM seals "
-            "WHERE site_id = :site_id AND last_record_id >= :from_id AND purged_at IS NULL ORDER BY id"),
-            params, execution_options={"yield_per": 500}))
-        self.current: SealWindow | None = None
+
+def _seal_window(row: Any) -> SealWindow:
+    created = row[4]
+    if isinstance(created, str):  # SQLite hands back text through a textual query
+        created = datetime.fromisoformat(created)
+    return SealWindow(row[0], row[1], row[2], row[3], created)
+
+
+class SealIndex:
+    """The site's live seals by their window in store order (`seq`), to name the seal covering
+    each exported record whatever order the records come in. A seal covers about a thousand
+    records, so even a large site has few enough to hold."""
+
+    def __init__(self, connection: sa.Connection, site_id: str, since: datetime | None = None) -> None:
+        # A record made at `since` or later is sealed by a seal made after it (less clock skew).
+        made_after = (since - MAX_CLOCK_SKEW) if since is not None else datetime(1970, 1, 1, tzinfo=UTC)
+        rows = connection.execute(sa.text(
+            "SELECT id, first_record_id, last_record_id, digest, created_at, first_seq, last_seq FROM seals "
+            "WHERE site_id = :site_id AND purged_at IS NULL AND first_seq IS NOT NULL AND created_at >= :after "
+            "ORDER BY first_seq").bindparams(sa.bindparam("after", type_=UTCDateTime())),
+            {"site_id": site_id, "after": made_after}).all()
+        self._firsts = [row[5] for row in rows]
+        self._windows = [(row[6], _seal_window(row)) for row in rows]
         self.latest_used: SealWindow | None = None
-        self._advance()
 
-    def _advance(self) -> None:
-        row = next(self._rows, None)
-        if row is None:
-            self.current = None
-            return
-        created = row[4]
-        if isinstance(created, str):  # SQLite hands back text through a textual query
-            created = datetime.fromisoformat(created)
-        self.current = SealWindow(row[0], row[1], row[2], row[3], created)
-
-    def seal_for(self, record_id: str) -> SealWindow | None:
-        """The seal covering a record (records must come in id order), or None."""
-        while self.current is not None and self.current.last_record_id < record_id:
-            self._advance()
-        if self.current is not None and self.current.first_record_id <= record_id:
-            self.latest_used = self.current
-            return self.current
-        return None
+    def seal_for(self, seq: int | None) -> SealWindow | None:
+        """The seal whose window holds this sequence number, or None."""
+        if seq is None:
+            return None
+        index = bisect.bisect_right(self._firsts, seq) - 1
+        if index < 0 or self._windows[index][0] < seq:
+            return None
+        seal = self._windows[index][1]
+        if self.latest_used is None or seal.id > self.latest_used.id:
+            self.latest_used = seal
+        return seal
 
 
 # -------------------------------------------------------------------------------------------- export
 
 def stream_export(connection: sa.Connection, site_id: str, filters: ExportFilters, fmt: str,
-                  summary: ExportSummary) -> Iterator[bytes]:
+                  summary: ExportSummary, keyring: Keyring) -> Iterator[bytes]:
     """Yield the export in chunks; `summary` is filled in as rows go by and complete at the end.
 
     The caller owns the connection (one transaction, ideally a snapshot: see db.snapshot_connection).
     """
     writer = TabularWriter(fmt, COLUMNS)
-    keys = KeyCache(connection)
-    seals = SealCursor(connection, site_id, id_time_floor(filters.since.timestamp()) if filters.since else None)
+    keys = KeyCache(connection, keyring, site_id)
+    summary.head = chain_head(connection, site_id)
+    seals = SealIndex(connection, site_id, filters.since)
     header = writer.header()
     if header:
         yield header.encode()
@@ -221,7 +246,6 @@ def stream_export(connection: sa.Connection, site_id: str, filters: ExportFilter
         keys.load({row[_VISITOR] for row in partition})
         ciphers = keys.ciphers
         lines: list[str] = []
-        seal = seals.current
         for row in partition:
             values = list(row) + extras
             record_id = values[_ID]
@@ -234,10 +258,7 @@ def stream_export(connection: sa.Connection, site_id: str, filters: ExportFilter
                 for value_index, _, name in _PERSONAL:
                     blob = values[value_index]
                     values[value_index] = cipher.decrypt(record_id, name, blob) if cipher and blob else None
-            if seal is None or record_id > seal.last_record_id or record_id < seal.first_record_id:
-                seal = seals.seal_for(record_id)
-            else:
-                seals.latest_used = seal
+            seal = seals.seal_for(values[_SEQ])
             values[_PERSONAL_DATA] = personal
             values[_SEAL_ID] = seal.id if seal is not None else None
             sealed += seal is not None
@@ -254,15 +275,16 @@ def stream_export(connection: sa.Connection, site_id: str, filters: ExportFilter
     yield writer.trailer(summary.to_dict()).encode()
 
 
-def export_consents(bind: Any, site_id: str, filters: ExportFilters, fmt: str, *, actor: str,
-                    summary: ExportSummary | None = None) -> Iterator[bytes]:
+def export_consents(bind: Any, site_id: str, filters: ExportFilters, fmt: str, *, actor: str, keyring: Keyring,
+                    seal_key_ids: list[str] | None = None, summary: ExportSummary | None = None) -> Iterator[bytes]:
     """The whole audited export: one snapshot, streamed, and an access-log entry when it ends
     (also when the reader goes away early: `complete` is then false)."""
     summary = summary or ExportSummary(site_id=site_id, format=fmt, filters=filters)
+    summary.seal_key_ids = list(seal_key_ids or [])
     engine = bind if isinstance(bind, sa.Engine) else bind.get_bind()
     try:
         with snapshot_connection(engine) as connection, connection.begin():
-            yield from stream_export(connection, site_id, filters, fmt, summary)
+            yield from stream_export(connection, site_id, filters, fmt, summary, keyring)
     finally:
         log_access_apart(engine, site_id=site_id, actor=actor, action="export", rows=summary.count,
                          details=summary.log_details())

@@ -1,10 +1,11 @@
 """A visitor's own data, reached with its preference token: its consent history (GDPR Art. 15)
 and the erasure of its personal fields (Art. 17).
 
-Erasure deletes the visitor's key, so every encrypted page URL and user agent of that visitor
-becomes unreadable wherever a copy lives, and clears the ciphertexts too. The choices stay as proof
-of consent (Art. 7(1), 17(3)(b/e)); their digests do not change, because personal fields enter a
-record digest only as HMACs, so verification still passes.
+Erasure destroys the visitor's key (overwritten, then deleted, so that no copy stays in the live
+database files: consents/visitor_keys.py), so every encrypted page URL and user agent of that
+visitor becomes unreadable. The ciphertexts stay, unreadable, because the seal covers them: a
+genuine erasure changes nothing verification checks, while a ciphertext nulled or swapped is
+tampering. The choices stay as proof of consent (Art. 7(1), 17(3)(b/e)).
 """
 
 from __future__ import annotations
@@ -17,8 +18,10 @@ from sqlalchemy.orm import Session
 
 from ..consents.cache import ConsentCache
 from ..consents.fields import FIELDS, HISTORY_FIELDS
+from ..consents.visitor_keys import destroy_keys, open_key
 from ..crypto import FieldCipher
 from ..errors import Unauthorized
+from ..keyring import Keyring
 from ..models import ConsentRecord, VisitorKey
 from ..times import iso
 from ..tokens import TokenVerifier
@@ -52,12 +55,19 @@ def _shown(row: ConsentRecord, name: str, cipher: FieldCipher | None) -> Any:
     return dict(value) if _KINDS[name] == "json" else value
 
 
-def history(session: Session, site_id: str, visitor_id: str, actor: str | None = None) -> dict[str, Any]:
+def visitor_cipher(session: Session, keyring: Keyring, site_id: str, visitor_id: str) -> FieldCipher | None:
+    """The cipher of a visitor's personal fields, or None once they are erased."""
+    stored = session.execute(sa.select(VisitorKey.key).where(
+        VisitorKey.visitor_id == visitor_id, VisitorKey.site_id == site_id)).scalar()
+    key = open_key(keyring, site_id, visitor_id, stored)
+    return FieldCipher(key) if key is not None else None
+
+
+def history(session: Session, keyring: Keyring, site_id: str, visitor_id: str,
+            actor: str | None = None) -> dict[str, Any]:
     """Every record of a visitor, newest first, with its own personal fields decrypted (the fields
     marked `history` in consents/fields.py)."""
-    key = session.execute(sa.select(VisitorKey.key).where(
-        VisitorKey.visitor_id == visitor_id, VisitorKey.site_id == site_id)).scalar()
-    cipher = FieldCipher(key) if key is not None else None
+    cipher = visitor_cipher(session, keyring, site_id, visitor_id)
     rows = session.execute(
         sa.select(ConsentRecord).where(ConsentRecord.site_id == site_id,
                                        ConsentRecord.visitor_id == visitor_id)
@@ -68,7 +78,7 @@ def history(session: Session, site_id: str, visitor_id: str, actor: str | None =
                    details={"visitor_id": visitor_id}, rows=len(records))
     else:
         session.rollback()
-    return {"visitor_id": visitor_id, "personal_data": "present" if key is not None else "erased",
+    return {"visitor_id": visitor_id, "personal_data": "present" if cipher is not None else "erased",
             "records": records, "truncated": len(records) == HISTORY_LIMIT}
 
 
@@ -85,18 +95,16 @@ class Erasure:
 
 def erase(session: Session, site_id: str, visitor_id: str, actor: str,
           cache: ConsentCache | None = None) -> Erasure:
-    """Delete the visitor's key and clear its ciphertexts, in one transaction with the log entry.
+    """Destroy the visitor's key, committed with the log entry; its ciphertexts stay, unreadable.
     Erasing twice is harmless."""
-    deleted = session.execute(sa.delete(VisitorKey).where(
-        VisitorKey.visitor_id == visitor_id, VisitorKey.site_id == site_id)).rowcount or 0
-    records = session.execute(
-        sa.update(ConsentRecord)
-        .where(ConsentRecord.site_id == site_id, ConsentRecord.visitor_id == visitor_id,
-               sa.or_(ConsentRecord.page_url.is_not(None), ConsentRecord.user_agent.is_not(None)))
-        .values(page_url=None, user_agent=None)).rowcount or 0
-    log_access(session, site_id=site_id, actor=actor, action="visitor.erase", rows=records,
-               details={"visitor_id": visitor_id, "key_deleted": bool(deleted)}, commit=False)
-    session.commit()
+    has_key = session.execute(sa.select(VisitorKey.visitor_id).where(
+        VisitorKey.visitor_id == visitor_id, VisitorKey.site_id == site_id)).scalar() is not None
+    records = session.execute(sa.select(sa.func.count()).select_from(ConsentRecord).where(
+        ConsentRecord.site_id == site_id, ConsentRecord.visitor_id == visitor_id,
+        sa.or_(ConsentRecord.page_url.is_not(None), ConsentRecord.user_agent.is_not(None)))).scalar_one()
+    log_access(session, site_id=site_id, actor=actor, action="visitor.erase", rows=records if has_key else 0,
+               details={"visitor_id": visitor_id, "key_deleted": has_key}, commit=False)
+    deleted = destroy_keys(session, site_id, [visitor_id] if has_key else [])
     if cache is not None:
         cache.forget(site_id, visitor_id)
-    return Erasure(visitor_id=visitor_id, key_deleted=bool(deleted), records=records)
+    return Erasure(visitor_id=visitor_id, key_deleted=bool(deleted), records=records if has_key else 0)

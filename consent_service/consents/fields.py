@@ -6,7 +6,14 @@ derived from it: adding a field here is the whole change, and a test checks the 
 - `personal`: encrypted under the visitor's key (it enters the digest only through its
   `<name>_digest` HMAC, so erasing it keeps the digest verifiable) and exported decrypted;
 - `history`: shown to the visitor in its own history (`GET …/visitors/me/consents`);
-- `kind`: how the value is written out: `text`, `int`, `bool`, `json` (an object) or `time`.
+- `kind`: how the value is written out: `text`, `int`, `bool`, `json` (an object) or `time`;
+- `stored_by_database`: assigned by the database as the row is stored (the writer binds it not).
+  Such a field cannot enter the record digest, which is computed before the insert; the seal's
+  Merkle leaf commits to the sequence instead (compliance/seals.py).
+
+Every personal field's ciphertext is covered too: the seal's leaf commits to its SHA-256, and a
+genuine erasure destroys the visitor's key but keeps the ciphertext, so verification tells an
+erasure (nothing changed) from tampering (a ciphertext nulled, swapped or re-encrypted).
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ class RecordField:
     digest: bool = True
     personal: bool = False
     history: bool = True
+    stored_by_database: bool = False
 
 
 FIELDS: tuple[RecordField, ...] = (
@@ -49,11 +57,17 @@ FIELDS: tuple[RecordField, ...] = (
     RecordField("banner_version", "the banner build that recorded it"),
     RecordField("client_record_id", "the banner's idempotency key", history=False),
     RecordField("digest", "the record digest over every field marked digest", digest=False),
+    RecordField("seq", "the order records were stored in (commit order), which seals follow", "int",
+                digest=False, history=False, stored_by_database=True),
+    RecordField("stored_at", "when the database stored it, by the database's clock", "time",
+                digest=False, history=False, stored_by_database=True),
 )
 
 FIELD_NAMES = tuple(field.name for field in FIELDS)
 #: What the record digest commits to.
 DIGEST_FIELDS = tuple(field.name for field in FIELDS if field.digest)
+#: What the writer binds when it inserts a record (the rest the database assigns).
+WRITTEN_FIELDS = tuple(field.name for field in FIELDS if not field.stored_by_database)
 #: Encrypted under the visitor's key; each has a `<name>_digest` field.
 PERSONAL_FIELDS = tuple(field.name for field in FIELDS if field.personal)
 #: Columns an export adds after the record's own: whether personal data is present, erased or

@@ -9,6 +9,9 @@ visitor's own key, and record digests.
 - A record's digest covers every field marked `digest` in fields.py; personal fields enter as
   HMACs under the visitor key, so after erasure the digest still verifies while the HMACs no
   longer link to any plaintext.
+- A record's Merkle leaf (what a seal signs) adds what the database assigned (its sequence) and
+  the SHA-256 of each personal field's ciphertext, so a ciphertext nulled, swapped or replaced
+  is caught while an erasure (the key destroyed, the ciphertext kept) is not a change at all.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from ..canonical import canonical_hash
+from ..canonical import canonical_hash, canonical_json
 from ..crypto import FieldCipher
 from ..times import iso
 from .fields import DIGEST_FIELDS, PERSONAL_FIELDS
@@ -89,6 +92,22 @@ def record_digest(record: Mapping[str, Any] | Any) -> str:
     """SHA-256 over the canonical JSON of a record's digest fields (a mapping or a model row)."""
     get = record.get if isinstance(record, Mapping) else lambda name: getattr(record, name)
     return canonical_hash({name: _digest_value(get(name)) for name in DIGEST_FIELDS})
+
+
+def ciphertext_hash(blob: bytes | memoryview | None) -> str | None:
+    return hashlib.sha256(bytes(blob)).hexdigest() if blob else None
+
+
+def leaf_statement(record: Mapping[str, Any] | Any) -> dict[str, Any]:
+    """What a seal's Merkle leaf commits to for one stored record (a mapping or a model row)."""
+    get = record.get if isinstance(record, Mapping) else lambda name: getattr(record, name)
+    return {"seq": get("seq"), "id": get("id"), "digest": get("digest"),
+            "ciphertexts": {name: ciphertext_hash(get(name)) for name in PERSONAL_FIELDS}}
+
+
+def leaf_data(statement: Mapping[str, Any]) -> bytes:
+    """The bytes the RFC 6962 leaf hash is taken over: the statement's canonical JSON."""
+    return canonical_json(dict(statement))
 
 
 def protect_record(row: dict[str, Any], key: bytes, personal: Mapping[str, str | None]) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from ..cookie_patterns import NECESSARY
 from ..crypto import new_key
 from ..errors import Conflict, ServiceError
 from ..ids import new_id
+from ..keyring import Keyring
 from ..models import ConsentRecord
 from ..sites.signing_keys import SiteKeys
 from ..sites.state import SiteState
@@ -27,6 +28,7 @@ from ..tokens import TokenIssuer
 from .cache import ConsentCache, summary_of
 from .record_crypto import protect_record
 from .store import RecordStore
+from .visitor_keys import open_key, wrap_key
 
 
 @dataclass
@@ -148,7 +150,7 @@ def _language(site: SiteState, requested: str | None) -> str:
 
 
 def record_choice(session: Session, site: SiteState, choice: Choice, *, keys: SiteKeys, store: RecordStore,
-                  cache: ConsentCache | None = None, now: datetime | None = None) -> RecordedChoice:
+                  keyring: Keyring, cache: ConsentCache | None = None, now: datetime | None = None) -> RecordedChoice:
     """Store a choice as a new append-only record and sign the visitor's new token.
 
     Without a token whose signature is this site's, a new visitor id is issued: nobody can change
@@ -174,8 +176,9 @@ def record_choice(session: Session, site: SiteState, choice: Choice, *, keys: Si
     new_visitor = visitor_id is None
     visitor_id = visitor_id or new_id(now.timestamp())
 
-    key = None if new_visitor else store.visitor_key(session, visitor_id)
-    fresh_key = new_key() if key is None else None
+    stored_key = None if new_visitor else store.visitor_key(session, visitor_id)
+    key = open_key(keyring, site.id, visitor_id, stored_key)
+    fresh_key = new_key() if stored_key is None else None
     row: dict[str, Any] = {
         "id": record_id, "site_id": site.id, "visitor_id": visitor_id,
         "policy_version": site.version, "policy_hash": site.policy_hash,
@@ -184,9 +187,13 @@ def record_choice(session: Session, site: SiteState, choice: Choice, *, keys: Si
         "gpc": bool(choice.gpc), "banner_version": choice.banner_version,
         "client_record_id": choice.client_record_id,
     }
-    protect_record(row, key or fresh_key, {"page_url": page_url, "user_agent": choice.user_agent})
+    # A stored key that no configured secret opens (see visitor_keys.py) cannot take new personal
+    # fields: the choice is recorded without them rather than under a key nobody keeps.
+    personal = {"page_url": page_url, "user_agent": choice.user_agent} if key or fresh_key else {}
+    protect_record(row, key or fresh_key or new_key(), personal)
 
-    if not store.insert(session, row, fresh_key):
+    wrapped = wrap_key(keyring, site.id, visitor_id, fresh_key) if fresh_key is not None else None
+    if not store.insert(session, row, wrapped):
         return _replay(session, site, keys.issuer, choice, None if new_visitor else visitor_id, cache)
 
     if cache is not None:

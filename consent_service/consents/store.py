@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from ..config import POOL_RECYCLE_SECONDS
 from ..models import ConsentRecord, UTCDateTime, VisitorKey
+from .fields import WRITTEN_FIELDS
 
 RECORDS = ConsentRecord.__table__
 KEYS = VisitorKey.__table__
@@ -36,7 +37,8 @@ KEYS = VisitorKey.__table__
 def _statements(dialect: str) -> dict[str, Any]:
     """Statements built once per dialect, so a request only binds values."""
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    record_values = {column.name: sa.bindparam(column.name) for column in RECORDS.c}
+    # The sequence and the storage time are the database's to assign (fields.py).
+    record_values = {name: sa.bindparam(name) for name in WRITTEN_FIELDS}
     plain = insert(RECORDS).values(record_values)
     idempotent = plain.on_conflict_do_nothing(index_elements=["site_id", "client_record_id"])
     statements: dict[str, Any] = {
@@ -163,7 +165,8 @@ class RecordStore:
         return None  # unreachable: the loop returns or raises
 
     def visitor_key(self, session: Session, visitor_id: str) -> bytes | None:
-        """The visitor's key, or None if it never had one or it was erased."""
+        """The visitor's key as stored (wrapped: see visitor_keys.py), or None if it never had one
+        or it was erased."""
         statements = _statements(session.get_bind().dialect.name)
         if "select_key_sql" in statements:
             return self._run_autocommit(session, statements["select_key_sql"], {"visitor_id": visitor_id},
@@ -171,7 +174,8 @@ class RecordStore:
         return session.execute(statements["select_key"], {"visitor_id": visitor_id}).scalar()
 
     def insert(self, session: Session, record: dict[str, Any], new_key: bytes | None) -> bool:
-        """Store the record (and the visitor's new key, if given); False if its client_record_id exists."""
+        """Store the record (and the visitor's new key, wrapped, if given); False if its
+        client_record_id exists."""
         dialect = session.get_bind().dialect.name
         statements = _statements(dialect)
         suffix = "_idempotent" if record.get("client_record_id") else ""

@@ -36,7 +36,8 @@ IDENTIFIER = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
 LANGUAGE_TAG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 TEXT_KEYS = (
     "title", "description", "accept_all", "reject_all", "customize", "save", "close", "settings",
-    "preferences_title", "always_on", "gpc_notice", "download_record", "erase_data", "privacy_policy",
+    "preferences_title", "always_on", "gpc_notice", "download_record", "download_receipts", "erase_data",
+    "privacy_policy",
 )
 #: The labels of the cookie declaration a privacy page shows (texts.<language>.declaration).
 DECLARATION_TEXT_KEYS = ("cookie", "provider", "purpose", "lifetime", "allowed", "refused", "undecided", "change")

@@ -6,6 +6,7 @@ import pytest
 import sqlalchemy as sa
 
 from consent_service.consents.record_crypto import desensitize_ip, record_digest
+from consent_service.consents.visitor_keys import open_key
 from consent_service.crypto import decrypt_field
 from consent_service.extensions import db
 from consent_service.models import ConsentRecord, VisitorKey
@@ -29,7 +30,9 @@ def test_records_a_choice_with_every_proof_field(app, client, demo, consent_body
     assert response.headers["Access-Control-Allow-Origin"] == DEMO_ORIGIN
     with app.app_context():
         record = db.session.get(ConsentRecord, body["record_id"])
-        key = db.session.get(VisitorKey, body["visitor_id"]).key
+        stored = db.session.get(VisitorKey, body["visitor_id"]).key
+        key = open_key(app.extensions["consent"].keyring, "demo", body["visitor_id"], stored)
+        assert len(stored) > len(key) and key not in stored  # wrapped under the service's secrets
         assert record.visitor_id == body["visitor_id"]
         assert record.policy_hash == demo.policy_hash and record.policy_version == 1
         assert record.method == "custom" and record.language == "en" and record.gpc is True
@@ -317,5 +320,6 @@ def test_page_url_keeps_scheme_host_and_path_only(app, client, demo, consent_bod
     body = post(client, consent_body(page_url="HTTP://alice:secret@127.0.0.1:8000/cart?card=4111#pay")).get_json()
     with app.app_context():
         record = db.session.get(ConsentRecord, body["record_id"])
-        key = db.session.get(VisitorKey, body["visitor_id"]).key
+        stored = db.session.get(VisitorKey, body["visitor_id"]).key
+        key = open_key(app.extensions["consent"].keyring, "demo", body["visitor_id"], stored)
         assert decrypt_field(key, record.id, "page_url", record.page_url) == f"{DEMO_ORIGIN}/cart"

@@ -88,8 +88,12 @@ def test_visitor_data_buttons_call_the_service_with_the_token(page, pages, servi
     with page.expect_download() as download:
         dialog.get_by_role("button", name="Download my consent record").click()
     assert download.value.suggested_filename == "consent-record.json"
+    with page.expect_download() as download:
+        dialog.get_by_role("button", name="Download my receipts").click()
+    assert download.value.suggested_filename == "consent-receipts.json"
     erase = dialog.get_by_role("button", name="Erase my data")
     erase.click()
     wait_until(page, "document.querySelector('.cc-pv .cc-lk:last-child').disabled")
     base = f"{service.url}/v1/sites/{site}/visitors/me"
-    assert seen == [("GET", base + "/consents", token), ("DELETE", base + "/personal-data", token)]
+    assert seen == [("GET", base + "/consents", token), ("GET", base + "/receipts", token),
+                    ("DELETE", base + "/personal-data", token)]

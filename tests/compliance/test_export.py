@@ -70,6 +70,9 @@ def test_summary_names_the_covering_seal(app, client, records):
     assert summary["seal"]["created_at"].endswith("Z")  # when the seal was made, never null
     rows, summary = ndjson(client.get(URL + "?until=2025-03-03", headers=bearer(app, "export")))
     assert len(rows) == 2 and summary["seal"]["id"] == seal_ids[0]
+    rows, summary = ndjson(client.get(URL + "?since=2025-03-10", headers=bearer(app, "export")))
+    assert [row["seal_id"] for row in rows] == seal_ids[4:] and summary["head"]["id"] == seal_ids[-1]
+    assert summary["seal_key_ids"] == list(app.extensions["consent"].seal_signer.verifier.keys)
 
 
 def test_csv_export(app, client, records):

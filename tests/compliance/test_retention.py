@@ -3,15 +3,15 @@ oldest first; the purge is logged and verification still passes."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 from consent_service.cli import main
-from consent_service.compliance.retention import purge, retention_cutoff
-from consent_service.compliance.verify import check_site
+from consent_service.compliance.retention import purge, purge_statement, retention_cutoff, sign_purge
 from consent_service.extensions import db
 from consent_service.models import AccessLogEntry, Seal, VisitorKey
 from tests.support import services
-from tests.support.compliance import NONE, make_records, record_ids, seal_all
+from tests.support.compliance import NONE, check, make_records, record_ids, seal_all
 
 OLD = datetime(2020, 1, 1, tzinfo=UTC)
 
@@ -19,12 +19,11 @@ OLD = datetime(2020, 1, 1, tzinfo=UTC)
 def run_purge(app, now, dry_run=False):
     with app.app_context():
         site = services(app).site_states.get(db.session, "demo")
-        return purge(db.session, site, actor="test", now=now, dry_run=dry_run)
+        return purge(db.session, site, services(app).seal_signer, actor="test", now=now, dry_run=dry_run)
 
 
 def verify(app):
-    with app.app_context():
-        return check_site(db.session, "demo")
+    return check(app)
 
 
 def test_cutoff_uses_the_site_buffer(app, demo):
@@ -123,3 +122,41 @@ def test_cli_purge(app, demo):
     assert runner.invoke(main, ["purge", "--site", "nope"]).exit_code != 0
     with app.app_context():
         assert db.session.query(AccessLogEntry).filter_by(action="purge").one().actor.startswith("cli")
+
+
+def test_a_genuine_purge_is_signed_and_cannot_be_moved(app, demo):
+    """The purge marker is signed with the seal key and names its seal: copied onto another
+    period (whose records the intruder then deletes) it proves nothing."""
+    make_records(app, 2, start=OLD)
+    make_records(app, 2, start=OLD + timedelta(days=400))
+    seal_all(app, batch_size=2)
+    assert run_purge(app, OLD + timedelta(days=1095 + 366)).records == 2
+    with app.app_context():
+        purged, live = db.session.query(Seal).order_by(Seal.id).all()
+        marker = json.loads(purged.purge_marker)
+        assert marker["statement"]["seal_digest"] == purged.digest and marker["statement"]["buffer_days"] == 1095
+        assert marker["key_id"] == services(app).seal_signer.kid
+    assert verify(app).ok
+    with app.app_context(), db.engine.begin() as connection:
+        connection.execute(db.text("UPDATE seals SET purged_at = :at, purge_marker = :marker WHERE id = :id"),
+                           {"at": purged.purged_at, "marker": purged.purge_marker, "id": live.id})
+        connection.execute(db.text("DELETE FROM consent_records"))
+    report = verify(app)
+    assert report.problem.kind == "purge_forged" and report.problem.seal_id == live.id
+    assert "another seal" in report.problem.message
+
+
+def test_a_purge_before_retention_ended_is_named(app, demo):
+    """Verification checks the purged period was past its retention, from the signed statements."""
+    make_records(app, 2, start=OLD)
+    seal_all(app)
+    signer = services(app).seal_signer
+    with app.app_context():
+        seal = db.session.query(Seal).one()
+        early = datetime(2021, 1, 1, tzinfo=UTC)  # the records expire at the end of 2020, plus 1095 days
+        cutoff = early - timedelta(days=1095)
+        statement = purge_statement(seal, early, cutoff, 1095, seal.expires_through)
+        seal.purged_at, seal.purge_marker = early, sign_purge(signer, statement)
+        db.session.commit()
+    report = verify(app)
+    assert report.problem.kind == "purge_premature" and "retention ran until" in report.problem.message

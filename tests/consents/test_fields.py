@@ -15,7 +15,12 @@ def test_the_table_has_exactly_the_described_fields_in_order():
 
 def test_everything_else_is_derived_from_the_description():
     assert [name for name, _ in COLUMNS] == list(fields.EXPORT_COLUMNS)
-    assert [column.name for column in verify._RECORD_COLUMNS] == [*fields.DIGEST_FIELDS, "digest"]
+    assert [column.name for column in verify._RECORD_COLUMNS] == [*fields.DIGEST_FIELDS, "digest", "seq",
+                                                                   *fields.PERSONAL_FIELDS]
+    # What the database assigns is neither bound by the writer nor in the digest (it comes after
+    # the digest); the seal's leaf commits to the sequence.
+    assert set(fields.FIELD_NAMES) - set(fields.WRITTEN_FIELDS) == {"seq", "stored_at"}
+    assert not {"seq", "stored_at"} & set(fields.DIGEST_FIELDS)
     for name in fields.PERSONAL_FIELDS:
         assert name not in fields.DIGEST_FIELDS and f"{name}_digest" in fields.DIGEST_FIELDS
     assert "digest" not in fields.DIGEST_FIELDS

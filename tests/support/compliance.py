@@ -55,7 +55,7 @@ def seal_all(app: Any, site: str = "demo", batch_size: int | None = None, now: d
     with app.app_context():
         settings = services(app).settings
         seals = seal_pending(db.session, site, batch_size or settings.seal_batch_size,
-                             settings.seal_max_age_seconds, now=now, force=True)
+                             settings.seal_max_age_seconds, services(app).seal_signer, now=now, force=True)
         return [(seal.id, seal.record_count) for seal in seals]
 
 
@@ -73,3 +73,11 @@ def assert_refused(client: Any, url: str, headers: dict[str, str], code: str) ->
     """A 4xx JSON answer with the stable error code `code`."""
     response = client.get(url, headers=headers)
     assert 400 <= response.status_code < 500 and response.get_json()["error"]["code"] == code, response.get_json()
+
+
+def check(app: Any, site: str = "demo", expect_head: str | None = None) -> Any:
+    """Verify a site with the app's published seal keys (no access-log entry)."""
+    from consent_service.compliance.verify import check_site
+
+    with app.app_context():
+        return check_site(db.session, site, services(app).seal_signer.verifier, expect_head=expect_head)

@@ -80,13 +80,16 @@ function categoryRow(c) {
   ]);
 }
 
+/* The visitor's own data, with its token: its record, its receipts (checkable offline) and erasure. */
 function visitorLinks() {
-  var t = token(), head = () => ({ headers: { 'X-Consent-Token': t } });
-  return t && [
-    button(T.download_record, () => fetch(API + '/visitors/me/consents', head())
+  var t = token(), head = () => ({ headers: { 'X-Consent-Token': t } }),
+    save = (text, path, name) => button(text, () => fetch(API + '/visitors/me/' + path, head())
       .then(r => r.ok ? r.blob() : Promise.reject(r.status))
-      .then(blob => h('a', { href: URL.createObjectURL(blob), download: 'consent-record.json' }).click())
-      .catch(e => console.warn('consent: download failed', e)), 'cc-lk'),
+      .then(blob => h('a', { href: URL.createObjectURL(blob), download: 'consent-' + name + '.json' }).click())
+      .catch(e => console.warn('consent: download failed', e)), 'cc-lk');
+  return t && [
+    save(T.download_record, 'consents', 'record'),
+    save(T.download_receipts, 'receipts', 'receipts'),
     button(T.erase_data, e => fetch(API + '/visitors/me/personal-data', { method: 'DELETE', ...head() })
       .then(r => { e.target.disabled = r.ok; })
       .catch(() => 0), 'cc-lk'),
