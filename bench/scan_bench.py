@@ -37,7 +37,8 @@ SETTLE_MS = 5000
 TEXTS = {"title": "Cookies", "description": "We use cookies.", "accept_all": "Accept all", "reject_all": "Reject all",
          "customize": "Customize", "save": "Save", "close": "Close", "settings": "Cookie settings",
          "preferences_title": "Preferences", "always_on": "Always on", "gpc_notice": "GPC",
-         "download_record": "Download", "erase_data": "Erase", "privacy_policy": "Privacy policy",
+         "download_record": "Download", "erase_data": "Erase", "download_receipts": "Receipts",
+         "privacy_policy": "Privacy policy",
          "declaration": {"cookie": "Cookie", "provider": "Provider", "purpose": "Purpose", "lifetime": "Lifetime",
                          "allowed": "Allowed", "refused": "Not allowed", "undecided": "No choice yet.",
                          "change": "Change your choice"}}

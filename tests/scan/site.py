@@ -43,7 +43,7 @@ _TEXTS_EN = {
     "accept_all": "Accept all", "reject_all": "Reject all", "customize": "Customize", "save": "Save choices",
     "close": "Close", "settings": "Cookie settings", "preferences_title": "Cookie preferences",
     "always_on": "Always on", "gpc_notice": "GPC is on.", "download_record": "Download my consent record",
-    "erase_data": "Erase my data", "privacy_policy": "Privacy policy",
+    "erase_data": "Erase my data", "download_receipts": "Download my receipts", "privacy_policy": "Privacy policy",
     "declaration": {"cookie": "Cookie", "provider": "Provider", "purpose": "Purpose", "lifetime": "Lifetime",
                     "allowed": "Allowed", "refused": "Not allowed", "undecided": "You have not chosen yet.",
                     "change": "Change your choice"},

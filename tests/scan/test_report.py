@@ -23,7 +23,7 @@ CSV = ("ID,Platform,Category,Cookie / Data Key name,Domain,Description,Retention
        "3,Youtube,Functional,YSC,,Video statistics,session,Google,,0\n")
 TEXTS = {"title": "t", "description": "d", "accept_all": "Accept all", "reject_all": "Reject all",
          "customize": "c", "save": "s", "close": "x", "settings": "s", "preferences_title": "p", "always_on": "a",
-         "gpc_notice": "g", "download_record": "d", "erase_data": "e", "privacy_policy": "p",
+         "gpc_notice": "g", "download_record": "d", "erase_data": "e", "download_receipts": "r", "privacy_policy": "p",
          "declaration": {key: key for key in DECLARATION_TEXT_KEYS}}
 CATEGORIES = ("necessary", "preferences", "analytics", "marketing")
 RAW = {
