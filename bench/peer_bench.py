@@ -582,12 +582,13 @@ COMPONENTS = ["workers", "primary", "postgres", "redis"]
 def report(sides: list[Side], rounds: dict[str, list[Round]], args: argparse.Namespace, workers: str,
            versions: dict[str, str | None]) -> None:
     print("\nEvery round (CPU ms per durable write; table = rows in the side's table at the round's end):")
-    rows = [["round", "side", "writes/s", "p50 ms", "p99 ms", "CPU ms/write", "rows = 2xx", "table rows"]]
+    rows = [["round", "side", "writes/s", "p50 ms", "p99 ms", "CPU ms/write", *COMPONENTS, "rows = 2xx",
+             "table rows"]]
     for number in range(1, args.rounds + 1):
         for side in sides:
             r = rounds[side.name][number - 1]
             rows.append([str(number), side.name, f"{r.writes_per_second:,.0f}", f"{r.load.p50_ms:.2f}",
-                         f"{r.load.p99_ms:.2f}", f"{r.per_write():.2f}",
+                         f"{r.load.p99_ms:.2f}", f"{r.per_write():.2f}", *_components(side, r),
                          f"{r.rows} = {r.load.ok}" if r.rows == r.load.ok else f"{r.rows} != {r.load.ok} !!",
                          f"{r.table_rows:,}"])
     print(table(rows))
@@ -604,7 +605,7 @@ def report(sides: list[Side], rounds: dict[str, list[Round]], args: argparse.Nam
         r = chosen[side.name]
         lines.append([side.name, str(r.number), f"{r.writes_per_second:,.0f}", f"{r.load.p50_ms:.2f}",
                       f"{r.load.p99_ms:.2f}", f"{r.per_write():.2f}",
-                      *[f"{r.per_write(c):.2f}" if c in side.sampler_components else "-" for c in COMPONENTS],
+                      *_components(side, r),
                       "yes" if all(x.consistent for x in rounds[side.name]) else "NO",
                       f"{r.table_rows:,}"])
     print(table(lines))
@@ -622,6 +623,10 @@ def report(sides: list[Side], rounds: dict[str, list[Round]], args: argparse.Nam
     print("targets for ours: <= 2.0 ms CPU per write; >= 2 x c15t+index's throughput")
     print()
     print(WHAT_IS_STORED)
+
+
+def _components(side: Side, r: Round) -> list[str]:
+    return [f"{r.per_write(c):.2f}" if c in side.sampler_components else "-" for c in COMPONENTS]
 
 
 def _node_version() -> str:
