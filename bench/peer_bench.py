@@ -39,11 +39,13 @@ What it does, in order:
    side's database (pids from `pg_stat_activity`), and of the private Redis (ours only: c15t does
    not use Redis). See `CpuSampler` for how processes that come and go mid-round are counted.
 
-It prints every round, then for each side the median round (the round whose total CPU per write is
-the median of that side's rounds; with an even count the lower middle one): req/s (2xx answers per
-second of sending), p50/p99 from wrk, CPU ms per write in total and per component, rows = 2xx, and
-the ratios ours / c15t (as shipped and indexed). Then what each write stores on each side, so the
-comparison is read honestly. The machine's cores are shared: CPU per write is steadier than req/s.
+It prints every round (with the cores that other work on the machine kept busy meanwhile: total busy
+time from /proc/stat less this side's processes and wrk), then for each side its best round for
+throughput (writes/s = 2xx answers per second of sending; p50/p99 from wrk) and its median round for
+CPU per write (the round whose total is the median, the lower middle one of an even count; its
+components are that round's), rows = 2xx, and the ratios ours / c15t (as shipped and indexed), also
+round by round. Then what each write stores on each side, so the comparison is read honestly. The
+machine's cores are shared with other work: CPU per write is steadier than writes/s.
 
 Needs: the npm registry (first run), node and npm, wrk (Debian package `wrk`), PostgreSQL on
 127.0.0.1:5432 with user `postgres` under trust auth (BENCH_POSTGRES_URL to change), the
@@ -57,10 +59,10 @@ import contextlib
 import json
 import os
 import re
+import resource
 import secrets
 import shutil
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -248,6 +250,19 @@ def _descendants(pid: int) -> set[int]:
                 with contextlib.suppress(OSError), open(f"/proc/{current}/task/{task}/children") as children:
                     todo.extend(int(child) for child in children.read().split())
     return found
+
+
+def _machine_busy_ms() -> float:
+    """CPU time the whole machine spent busy so far (all cores; /proc/stat, not idle nor iowait)."""
+    with open("/proc/stat") as stat:
+        user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, stat.readline().split()[1:9])
+    return (user + nice + system + irq + softirq + steal) * TICK_MS
+
+
+def _children_ms() -> float:
+    """CPU time of this process's waited-for children (wrk, during a round)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (usage.ru_utime + usage.ru_stime) * 1000
 
 
 def _service(pid: int) -> dict[str, Callable[[], set[int]]]:
@@ -528,6 +543,8 @@ class Round:
     rows: int
     table_rows: int
     cpu_ms: dict[str, float]
+    #: Cores busy with anything but this side and wrk during the round (other work on the machine).
+    elsewhere: float
 
     @property
     def consistent(self) -> bool:
@@ -545,14 +562,19 @@ class Round:
 def run_round(side: Side, number: int, seconds: int, connections: int) -> Round:
     before = _count(side.database_url, side.table_name)
     sampler = CpuSampler(side.sampler_components)
+    machine, children, started = _machine_busy_ms(), _children_ms(), time.monotonic()
     with sampler.running():
         load = run_wrk(side.url + side.path, side.lua(seconds), seconds, connections)
+    wall_ms = (time.monotonic() - started) * 1000
+    machine, children = _machine_busy_ms() - machine, _children_ms() - children
     after = _count(side.database_url, side.table_name)
-    result = Round(side.name, number, load, after - before, after, sampler.ms())
+    cpu = sampler.ms()
+    elsewhere = max(0.0, (machine - children - sum(cpu.values())) / wall_ms)
+    result = Round(side.name, number, load, after - before, after, cpu, elsewhere)
     label = "warm-up" if number == 0 else f"round {number}"
     print(f"  {label:8} {side.name:12} {result.writes_per_second:8,.0f} writes/s  "
           f"{result.per_write():6.2f} ms CPU/write  rows {result.rows} / 2xx {load.ok}  "
-          f"table {after:,}", flush=True)
+          f"table {after:,}  cores busy elsewhere {elsewhere:.2f}", flush=True)
     if load.unanswered:
         print(f"  !! {side.name}: {load.unanswered} requests sent were unanswered when wrk stopped", flush=True)
     if load.bad:
@@ -570,8 +592,14 @@ def run_round(side: Side, number: int, seconds: int, connections: int) -> Round:
 
 
 def median_round(rounds: list[Round]) -> Round:
+    """The round whose total CPU per write is the median (the lower middle one of an even count)."""
     ordered = sorted(rounds, key=lambda r: r.per_write())
     return ordered[(len(ordered) - 1) // 2]
+
+
+def best_round(rounds: list[Round]) -> Round:
+    """The round with the most writes per second: other work on the machine only ever slows a round."""
+    return max(rounds, key=lambda r: r.writes_per_second)
 
 
 # ---------------------------------------------------------------- report
@@ -581,45 +609,46 @@ COMPONENTS = ["workers", "primary", "postgres", "redis"]
 
 def report(sides: list[Side], rounds: dict[str, list[Round]], args: argparse.Namespace, workers: str,
            versions: dict[str, str | None]) -> None:
-    print("\nEvery round (CPU ms per durable write; table = rows in the side's table at the round's end):")
+    print("\nEvery round (CPU ms per durable write, in total and by component; table rows = rows in the side's "
+          "table at the round's end;\nelsewhere = cores busy with other work on the machine during the round)")
     rows = [["round", "side", "writes/s", "p50 ms", "p99 ms", "CPU ms/write", *COMPONENTS, "rows = 2xx",
-             "table rows"]]
+             "table rows", "elsewhere"]]
     for number in range(1, args.rounds + 1):
         for side in sides:
             r = rounds[side.name][number - 1]
             rows.append([str(number), side.name, f"{r.writes_per_second:,.0f}", f"{r.load.p50_ms:.2f}",
                          f"{r.load.p99_ms:.2f}", f"{r.per_write():.2f}", *_components(side, r),
                          f"{r.rows} = {r.load.ok}" if r.rows == r.load.ok else f"{r.rows} != {r.load.ok} !!",
-                         f"{r.table_rows:,}"])
+                         f"{r.table_rows:,}", f"{r.elsewhere:.2f}"])
     print(table(rows))
 
-    chosen = {side.name: median_round(rounds[side.name]) for side in sides}
     print(f"\nThe write path: ours (gunicorn {workers}, PostgreSQL + private Redis) beside c15t "
           f"{versions['@c15t/backend']} (node {_node_version()} cluster of 2, kysely {versions['kysely']}, "
           f"pg {versions['pg']});\nwrk 1 thread x {args.connections} connections x {args.seconds}s per round, "
-          f"{args.rounds} alternating rounds; each side's median round by CPU per write")
-    header = ["side", "round", "writes/s", "p50 ms", "p99 ms", "CPU ms/write", *COMPONENTS, "rows = 2xx",
-              "table rows"]
-    lines = [header]
+          f"{args.rounds} alternating rounds.\nThroughput: each side's best round (other work on the machine only "
+          "slows a round down; c15t's best is usually its first, smallest table).\nCPU per write: each side's "
+          "median round by total (its components are that round's, so they add up).")
+    lines = [["side", "writes/s", "p50 ms", "p99 ms", "(round)", "CPU ms/write", *COMPONENTS, "(round)",
+              "rows = 2xx"]]
+    best = {side.name: best_round(rounds[side.name]) for side in sides}
+    median = {side.name: median_round(rounds[side.name]) for side in sides}
     for side in sides:
-        r = chosen[side.name]
-        lines.append([side.name, str(r.number), f"{r.writes_per_second:,.0f}", f"{r.load.p50_ms:.2f}",
-                      f"{r.load.p99_ms:.2f}", f"{r.per_write():.2f}",
-                      *_components(side, r),
-                      "yes" if all(x.consistent for x in rounds[side.name]) else "NO",
-                      f"{r.table_rows:,}"])
+        b, m = best[side.name], median[side.name]
+        lines.append([side.name, f"{b.writes_per_second:,.0f}", f"{b.load.p50_ms:.2f}", f"{b.load.p99_ms:.2f}",
+                      str(b.number), f"{m.per_write():.2f}", *_components(side, m), str(m.number),
+                      "yes, every round" if all(x.consistent for x in rounds[side.name]) else "NO"])
     print(table(lines))
-    print("(CPU ms per write by component: workers = gunicorn's or the node cluster's workers; primary = the "
-          "gunicorn master or the cluster primary;\n postgres = the client backends of that side's database; "
-          "redis = our private redis-server, which c15t does not use)")
-    ours = chosen[sides[0].name]
+    print("(workers = gunicorn's or the node cluster's workers; primary = the gunicorn master or the cluster "
+          "primary;\n postgres = the client backends of that side's database; redis = our private redis-server, "
+          "which c15t does not use)")
+    ours = sides[0].name
     for side in sides[1:]:
-        peer = chosen[side.name]
-        print(f"ours / {side.name}: throughput x{ours.writes_per_second / peer.writes_per_second:.2f}, "
-              f"CPU per write x{ours.per_write() / peer.per_write():.2f}")
-    spread = {s.name: statistics.pstdev([r.per_write() for r in rounds[s.name]]) for s in sides}
-    print("spread of CPU ms/write over rounds (std dev): "
-          + ", ".join(f"{name} {value:.2f}" for name, value in spread.items()))
+        per_round = [(o.writes_per_second / p.writes_per_second, o.per_write() / p.per_write())
+                     for o, p in zip(rounds[ours], rounds[side.name], strict=True)]
+        print(f"ours / {side.name}: throughput x{best[ours].writes_per_second / best[side.name].writes_per_second:.2f}"
+              f" (round by round: {', '.join(f'x{t:.2f}' for t, _ in per_round)}), "
+              f"CPU per write x{median[ours].per_write() / median[side.name].per_write():.2f}"
+              f" (round by round: {', '.join(f'x{c:.2f}' for _, c in per_round)})")
     print("targets for ours: <= 2.0 ms CPU per write; >= 2 x c15t+index's throughput")
     print()
     print(WHAT_IS_STORED)
