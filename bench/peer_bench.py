@@ -722,4 +722,8 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:  # the context managers have stopped every process and dropped the databases
+        print("\ninterrupted: every process the bench started is stopped, its databases dropped")
+        sys.exit(130)
