@@ -230,11 +230,33 @@ def _execute(database_url: str, sql: str) -> None:
         connection.execute(sql)
 
 
+def _wait_for_no_backends(database_url: str, timeout: float = 10) -> None:
+    import psycopg
+
+    deadline = time.monotonic() + timeout
+    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as connection:
+        while time.monotonic() < deadline and connection.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = %s",
+                (database_url.rsplit("/", 1)[1],)).fetchone()[0]:
+            time.sleep(0.1)
+
+
 def _count(database_url: str, table_name: str) -> int:
     import psycopg
 
     with psycopg.connect(database_url, autocommit=True) as connection:
         return connection.execute(f"SELECT count(*) FROM {table_name}").fetchone()[0]
+
+
+def _database_stats(database_url: str) -> tuple[int, int]:
+    """(transactions committed, rows inserted) in a database so far, from pg_stat_database. A backend
+    flushes its counts at most once a second while busy and 10 s after it goes idle (PostgreSQL 15),
+    so only a span followed by 10 s of quiet is counted in full."""
+    import psycopg
+
+    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as connection:
+        return connection.execute("SELECT xact_commit, tup_inserted FROM pg_stat_database WHERE datname = %s",
+                                  (database_url.rsplit("/", 1)[1],)).fetchone()
 
 
 # ---------------------------------------------------------------- CPU from /proc
@@ -608,7 +630,7 @@ COMPONENTS = ["workers", "primary", "postgres", "redis"]
 
 
 def report(sides: list[Side], rounds: dict[str, list[Round]], args: argparse.Namespace, workers: str,
-           versions: dict[str, str | None]) -> None:
+           versions: dict[str, str | None], statements: dict[str, tuple[float, float]]) -> None:
     print("\nEvery round (CPU ms per durable write, in total and by component; table rows = rows in the side's "
           "table at the round's end;\nelsewhere = cores busy with other work on the machine during the round)")
     rows = [["round", "side", "writes/s", "p50 ms", "p99 ms", "CPU ms/write", *COMPONENTS, "rows = 2xx",
@@ -649,6 +671,9 @@ def report(sides: list[Side], rounds: dict[str, list[Round]], args: argparse.Nam
               f" (round by round: {', '.join(f'x{t:.2f}' for t, _ in per_round)}), "
               f"CPU per write x{median[ours].per_write() / median[side.name].per_write():.2f}"
               f" (round by round: {', '.join(f'x{c:.2f}' for _, c in per_round)})")
+    print("per write over the whole run (pg_stat_database; an autocommitted statement is a transaction of its own):")
+    for name, (commits, inserts) in statements.items():
+        print(f"  {name:11} {commits:4.1f} transactions committed, {inserts:.1f} rows inserted")
     print("targets for ours: <= 2.0 ms CPU per write; >= 2 x c15t+index's throughput")
     print()
     print(WHAT_IS_STORED)
@@ -680,39 +705,49 @@ def main() -> int:
 
     server = dict(worker_class="gthread", threads=args.threads) if args.threads else dict(worker_class="sync")
     workers = f"2 gthread workers x {args.threads} threads" if args.threads else "2 sync workers"
-    with contextlib.ExitStack() as stack:
-        ours_db = stack.enter_context(scratch_database("peer_bench_ours"))
-        c15t_db = stack.enter_context(scratch_database("peer_bench_c15t"))
-        indexed_db = stack.enter_context(scratch_database("peer_bench_c15t_indexed"))
+    with contextlib.ExitStack() as databases:
+        ours_db = databases.enter_context(scratch_database("peer_bench_ours"))
+        c15t_db = databases.enter_context(scratch_database("peer_bench_c15t"))
+        indexed_db = databases.enter_context(scratch_database("peer_bench_c15t_indexed"))
         migrate_c15t(c15t_db, index=False)
         migrate_c15t(indexed_db, index=True)
-        redis_url, redis_pid = stack.enter_context(private_redis())
-        env = {"DATABASE_URL": ours_db, "REDIS_URL": redis_url,
-               "SECRET_KEYS": f"{secrets.token_urlsafe(32)},{secrets.token_urlsafe(32)}",
-               "IP_PEPPER": secrets.token_urlsafe(16), "RATE_LIMIT_WRITES": "100000000/minute",
-               "SITE_CACHE_SECONDS": "5"}
-        prepare(ours_db, env, visitors=1)
-        ours_url, ours_pid = stack.enter_context(gunicorn("wsgi:app", env, **server))
-        c15t_url, c15t_pid = stack.enter_context(c15t_cluster(c15t_db))
-        indexed_url, indexed_pid = stack.enter_context(c15t_cluster(indexed_db))
-        backends = Backends()
-        stack.callback(backends.close)
-        sides = [
-            Side("ours", ours_url, "/v1/sites/demo/consents", ours_db, "consent_records", ours_lua,
-                 {**_service(ours_pid), "postgres": backends.of(ours_db), "redis": lambda: {redis_pid}}),
-            Side("c15t", c15t_url, "/api/c15t/subjects", c15t_db, "consent", c15t_lua,
-                 {**_service(c15t_pid), "postgres": backends.of(c15t_db)}),
-            Side("c15t+index", indexed_url, "/api/c15t/subjects", indexed_db, "consent", c15t_lua,
-                 {**_service(indexed_pid), "postgres": backends.of(indexed_db)}),
-        ]
-        print(f"warm-up ({WARM_UP_SECONDS} s each), then {args.rounds} rounds of {args.seconds} s "
-              f"(ours: gunicorn {workers}):", flush=True)
-        warm = [run_round(side, 0, WARM_UP_SECONDS, args.connections) for side in sides]
-        rounds: dict[str, list[Round]] = {side.name: [] for side in sides}
-        for number in range(1, args.rounds + 1):
-            for side in sides:  # alternate, so a noisy moment hurts every side alike
-                rounds[side.name].append(run_round(side, number, args.seconds, args.connections))
-    report(sides, rounds, args, workers, versions)
+        with contextlib.ExitStack() as stack:
+            redis_url, redis_pid = stack.enter_context(private_redis())
+            env = {"DATABASE_URL": ours_db, "REDIS_URL": redis_url,
+                   "SECRET_KEYS": f"{secrets.token_urlsafe(32)},{secrets.token_urlsafe(32)}",
+                   "IP_PEPPER": secrets.token_urlsafe(16), "RATE_LIMIT_WRITES": "100000000/minute",
+                   "SITE_CACHE_SECONDS": "5"}
+            prepare(ours_db, env, visitors=1)
+            ours_url, ours_pid = stack.enter_context(gunicorn("wsgi:app", env, **server))
+            c15t_url, c15t_pid = stack.enter_context(c15t_cluster(c15t_db))
+            indexed_url, indexed_pid = stack.enter_context(c15t_cluster(indexed_db))
+            backends = Backends()
+            stack.callback(backends.close)
+            sides = [
+                Side("ours", ours_url, "/v1/sites/demo/consents", ours_db, "consent_records", ours_lua,
+                     {**_service(ours_pid), "postgres": backends.of(ours_db), "redis": lambda: {redis_pid}}),
+                Side("c15t", c15t_url, "/api/c15t/subjects", c15t_db, "consent", c15t_lua,
+                     {**_service(c15t_pid), "postgres": backends.of(c15t_db)}),
+                Side("c15t+index", indexed_url, "/api/c15t/subjects", indexed_db, "consent", c15t_lua,
+                     {**_service(indexed_pid), "postgres": backends.of(indexed_db)}),
+            ]
+            stats_before = {side.name: _database_stats(side.database_url) for side in sides}
+            print(f"warm-up ({WARM_UP_SECONDS} s each), then {args.rounds} rounds of {args.seconds} s "
+                  f"(ours: gunicorn {workers}):", flush=True)
+            warm = [run_round(side, 0, WARM_UP_SECONDS, args.connections) for side in sides]
+            rounds: dict[str, list[Round]] = {side.name: [] for side in sides}
+            for number in range(1, args.rounds + 1):
+                for side in sides:  # alternate, so a noisy moment hurts every side alike
+                    rounds[side.name].append(run_round(side, number, args.seconds, args.connections))
+        # The servers are stopped: once their backends are gone, every count they kept is flushed.
+        statements = {}
+        for side, warm_up in zip(sides, warm, strict=True):
+            _wait_for_no_backends(side.database_url)
+            commits, inserts = (after - before for after, before in
+                                zip(_database_stats(side.database_url), stats_before[side.name], strict=True))
+            writes = warm_up.rows + sum(r.rows for r in rounds[side.name])
+            statements[side.name] = (commits / writes, inserts / writes)
+    report(sides, rounds, args, workers, versions, statements)
     mismatches = [r for r in warm + [r for rs in rounds.values() for r in rs] if r.rows != r.load.ok]
     if mismatches:
         print(f"\nFAILED: rows stored differ from 2xx answers in {len(mismatches)} round(s): "
