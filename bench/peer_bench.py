@@ -37,7 +37,10 @@ What it does, in order:
 6. Measures CPU per durable write from /proc: utime+stime of the service's processes (gunicorn
    master + workers; node cluster primary + workers), of the PostgreSQL client backends serving that
    side's database (pids from `pg_stat_activity`), and of the private Redis (ours only: c15t does
-   not use Redis). See `CpuSampler` for how processes that come and go mid-round are counted.
+   not use Redis). See `CpuSampler` for how processes that come and go mid-round are counted. Not
+   counted on either side: wrk; PostgreSQL's server-wide processes (WAL writer, checkpointer,
+   autovacuum), which the machine's other work shares; our `sealer`, which the bench does not run.
+   Transactions committed and rows inserted per write come from pg_stat_database over the whole run.
 
 It prints every round (with the cores that other work on the machine kept busy meanwhile: total busy
 time from /proc/stat less this side's processes and wrk), then for each side its best round for
@@ -45,7 +48,8 @@ throughput (writes/s = 2xx answers per second of sending; p50/p99 from wrk) and 
 CPU per write (the round whose total is the median, the lower middle one of an even count; its
 components are that round's), rows = 2xx, and the ratios ours / c15t (as shipped and indexed), also
 round by round. Then what each write stores on each side, so the comparison is read honestly. The
-machine's cores are shared with other work: CPU per write is steadier than writes/s.
+machine's cores are shared with other work: CPU per write is steadier than writes/s, and both are
+best read beside the "elsewhere" column. The default run takes about 4 minutes.
 
 Needs: the npm registry (first run), node and npm, wrk (Debian package `wrk`), PostgreSQL on
 127.0.0.1:5432 with user `postgres` under trust auth (BENCH_POSTGRES_URL to change), the
