@@ -1,6 +1,6 @@
 """`make bench`: every benchmark, one after the other, each printing its own figures.
 
-    .venv/bin/python -m bench.run_all [core banner verify guard export scan proof]
+    .venv/bin/python -m bench.run_all [core banner verify guard export scan proof peer]
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ BENCHMARKS = {
     "export": ["-m", "bench.export_bench"],
     "scan": ["-m", "bench.scan_bench"],
     "proof": ["-m", "bench.proof_bench"],
+    "peer": ["-m", "bench.peer_bench"],
 }
 
 
