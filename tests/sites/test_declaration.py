@@ -22,7 +22,8 @@ def write(tmp_path, name, text):
 def test_demo_declaration_is_complete():
     declaration = load_site_file(DEMO_TOML)
     notice = declaration.notice
-    assert [c["id"] for c in notice["categories"]] == ["necessary", "preferences", "analytics", "marketing"]
+    assert [c["id"] for c in notice["categories"]] == ["necessary", "preferences", "analytics", "marketing",
+                                                       "cross_border_transfer", "third_party_sharing"]
     assert set(notice["texts"]) == {"en", "zh-CN"}
     assert declaration.settings["accept_lifetime_days"] == 365
     assert declaration.settings["refuse_lifetime_days"] == 182
