@@ -52,7 +52,7 @@ BANNER_RELEASE = "1"
 _CONFIG_SLOT = "__CONSENT_CONFIG__"
 #: Configuration the banner never reads, left out of the script (it stays in /config): every byte
 #: is sent on every page view.
-NOT_INLINED = ("policy_hash",)
+NOT_INLINED = ("policy_hash", "jurisdictions")
 #: What a cookie declaration keeps in the script: enough to delete refused cookies. Providers,
 #: purposes and lifetimes, like the categories' descriptions, come with the cookie declaration
 #: (GET …/declaration) that the preferences view and a privacy page fetch when they need them.

@@ -18,7 +18,15 @@ from ..canonical import canonical_hash
 from ..cookie_patterns import NECESSARY
 from ..db import LastKnownCache
 from ..models import PolicyVersion, Site
-from ..regimes import allowed_before_choice, categories_for, is_advertising, regime, regime_for_region
+from ..regimes import (
+    DEFAULT_REGIME,
+    REGIMES,
+    allowed_before_choice,
+    categories_for,
+    is_advertising,
+    regime,
+    regime_for_region,
+)
 from .declaration import category_ids, regime_notice
 
 
@@ -126,6 +134,10 @@ class SiteState:
             "texts": {language: {key: text for key, text in texts.items() if key != "declaration"}
                       for language, texts in view["texts"].items()},
             "privacy_policy_url": view["privacy_policy_url"],
+            # For a shop's guard (shop/cookie_rules.py), not the script: which regime applies where,
+            # and the policy version a token of each regime must name.
+            "jurisdictions": {**(self.settings.get("regimes") or {"default": DEFAULT_REGIME, "regions": {}}),
+                              "versions": {name: self.regime_version(name) for name in REGIMES}},
         }
 
 
