@@ -51,8 +51,17 @@ class SiteState:
         return regime_for_region(self.settings.get("regimes"), region)
 
     def regime_categories(self, regime_id: str | None) -> list[str]:
-        """The category ids a visitor under this regime chooses."""
-        return [c["id"] for c in categories_for(self.notice["categories"], regime_id)]
+        """The category ids a visitor under this regime chooses (derived once per regime: every write
+        asks)."""
+        name = regime(regime_id).id
+        ids = self._regime_categories.get(name)
+        if ids is None:
+            ids = self._regime_categories[name] = [c["id"] for c in categories_for(self.notice["categories"], name)]
+        return ids
+
+    @functools.cached_property
+    def _regime_categories(self) -> dict[str, list[str]]:
+        return {}
 
     # Derived once per loaded state: the request path asks for them on every write.
     @functools.cached_property
