@@ -19,5 +19,5 @@ from .guard import DECISION_KEY, GPC_KEY, ConsentGuard, consent_decision
 from .keys import load_keys
 from .set_cookie import is_deletion, parse_set_cookie
 
-__all__ = ["DECISION_KEY", "GPC_KEY", "ASGIConsentGuard", "ConsentClient", "ConsentDecision", "ConsentGuard", "CookieRules",
-           "PublicKeys", "consent_decision", "is_deletion", "load_keys", "parse_set_cookie"]
+__all__ = ["DECISION_KEY", "GPC_KEY", "ASGIConsentGuard", "ConsentClient", "ConsentDecision", "ConsentGuard",
+           "CookieRules", "PublicKeys", "consent_decision", "is_deletion", "load_keys", "parse_set_cookie"]
