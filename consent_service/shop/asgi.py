@@ -62,7 +62,8 @@ class ASGIConsentGuard:
                            for name, value in message.get("headers", ())]
                 guarded = self.guard.response_headers(headers, request)
                 if guarded is not headers:
-                    message = {**message, "headers": [(name.encode("latin-1"), value.encode("latin-1"))
+                    # ASGI header names are lower case; the guard's own ones are written "Set-Cookie".
+                    message = {**message, "headers": [(name.lower().encode("latin-1"), value.encode("latin-1"))
                                                       for name, value in guarded]}
             await send(message)
 
