@@ -58,13 +58,20 @@ class ASGIConsentGuard:
 
         async def guarded_send(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = [(name.decode("latin-1"), value.decode("latin-1"))
-                           for name, value in message.get("headers", ())]
-                guarded = self.guard.response_headers(headers, request)
-                if guarded is not headers:
+                # Only the headers the guard reads are decoded (and, if it changed them, encoded again).
+                others = []
+                relevant = []
+                for name, value in message.get("headers", ()):
+                    if name == b"set-cookie" or name == b"cache-control":
+                        relevant.append((name.decode("latin-1"), value.decode("latin-1")))
+                    else:
+                        others.append((name, value))
+                guarded = self.guard.response_headers(relevant, request)
+                if guarded is not relevant:
                     # ASGI header names are lower case; the guard's own ones are written "Set-Cookie".
-                    message = {**message, "headers": [(name.lower().encode("latin-1"), value.encode("latin-1"))
-                                                      for name, value in guarded]}
+                    message = {**message, "headers": [*others, *[(name.lower().encode("latin-1"),
+                                                                  value.encode("latin-1"))
+                                                                 for name, value in guarded]]}
             await send(message)
 
         await self.app(scope, receive, guarded_send)
