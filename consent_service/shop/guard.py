@@ -7,7 +7,8 @@ service secret), and puts the decision in the WSGI environ (`consent.decision`, 
 the way out it removes every `Set-Cookie` of a cookie declared in a category the visitor has not
 granted:
 
-- cookies of the `necessary` category always pass, and so does the consent cookie itself;
+- cookies of the `necessary` category always pass, and so do the consent cookie itself, the names
+  given as `necessary_cookies` and the framework's own (`framework=`, frameworks.py);
 - a `Set-Cookie` that certainly deletes its cookie, read as a browser reads it (set_cookie.py), passes;
 - a cookie declared nowhere follows the `undeclared` policy: `block` (default), `allow` or `report`;
 - every removal (and every reported cookie) is logged once per cookie name and counted;
@@ -26,6 +27,10 @@ JWKS file) or the service's JWKS; remote documents are fetched with `ETag`, cach
 a background thread. A TOML file does not know the current policy version, so without
 `policy_version=` every version is accepted (signature, site and expiry are still enforced); the
 config endpoint carries the version, and a token for an older one then counts as "outdated".
+
+The engine is protocol-free (check_request, response_headers): ConsentGuard drives it as WSGI
+middleware, asgi.py as ASGI middleware and django.py as Django middleware, so all three apply the
+same rules and produce the same decision.
 
 This module needs neither Flask nor a database; `urllib3` is imported only for the service's
 documents. Its decision is the one shape of decision.py, as the backend API and the client answer it.
