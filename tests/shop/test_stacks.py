@@ -200,3 +200,13 @@ console.log(JSON.stringify(verifyConsent(token, JSON.parse(jwks), 'shop')));
     assert verify(keys.token(expires_in=-10)) is None
     assert verify(other.token()) is None
     assert verify("garbage") is None
+
+
+def test_test_keys_replace_the_service_and_need_the_site_file() -> None:
+    keys = ConsentTestKeys("shop")
+    live = {"site_id": "shop", "service_url": "https://consent.example", "cache_file": "x.json", "framework": "django"}
+    with pytest.raises(ValueError, match="declarations="):
+        keys.guard_options(live)
+    options = keys.guard_options(live, declarations="sites/shop.toml")
+    assert options == {"site_id": "shop", "framework": "django", "keys": keys.jwks, "declarations": "sites/shop.toml"}
+    assert "d" not in keys.jwks["keys"][0], "the public half only: no private 'd'"
