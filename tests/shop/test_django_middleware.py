@@ -16,7 +16,7 @@ from django.urls import path  # noqa: E402
 
 from consent_service.shop.testing import ConsentTestKeys  # noqa: E402
 from tests.support import DEMO_TOML  # noqa: E402
-from tests.support.shop_stacks import EVERYTHING, tampered  # noqa: E402
+from tests.support.shop_stacks import EVERYTHING, run_async, tampered  # noqa: E402
 
 KEYS = ConsentTestKeys("demo")
 SITE_FILE = str(DEMO_TOML)
@@ -70,9 +70,7 @@ def test_sync_and_async_requests_are_guarded() -> None:
     assert names_set(client.get("/cookies/")) == {"sessionid", "_ga", "consent"}
     async_client = AsyncClient()
     async_client.cookies["consent"] = KEYS.token(granted=EVERYTHING)
-    import asyncio
-
-    response = asyncio.run(async_client.get("/async/"))
+    response = run_async(async_client.get("/async/"))
     assert names_set(response) == {"sessionid", "_ga", "ad_id", "consent"}
 
 

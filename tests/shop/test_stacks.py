@@ -3,7 +3,6 @@ rules, same decision), the Flask docs' snippets as written, and the other-langua
 
 from __future__ import annotations
 
-import asyncio
 import importlib.util
 import json
 import logging
@@ -20,7 +19,7 @@ from consent_service.shop.frameworks import framework_cookies
 from consent_service.shop.testing import ConsentTestKeys
 from tests.shop.test_guard import ALL_COOKIES, DECLARATION, KEYS, CookieApp, make_guard, set_cookies, token
 from tests.support import DEMO_TOML, free_port, require_service
-from tests.support.shop_stacks import EVERYTHING, set_names, table, tampered, write_site_files
+from tests.support.shop_stacks import EVERYTHING, run_async, set_names, table, tampered, write_site_files
 from tests.support.snippets import snippet
 
 DJANGO_COOKIES = ["sessionid=s1; Path=/; HttpOnly", "csrftoken=c1; Path=/", "messages=m1; Path=/",
@@ -102,7 +101,7 @@ def call_asgi(app: Any, cookie: str | None = None, scheme: str = "http", gpc: bo
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    asyncio.run(app(scope, receive, send))
+    run_async(app(scope, receive, send))
     return [value.decode() for name, value in sent[0]["headers"] if name == b"set-cookie"]
 
 
@@ -142,7 +141,7 @@ def test_asgi_secure_follows_the_scheme_and_other_messages_pass() -> None:
     async def inner(scope: Any, receive: Any, send: Any) -> None:
         lifespan.append(scope["type"])
 
-    asyncio.run(ASGIConsentGuard(inner, guard=guard)({"type": "lifespan"}, None, None))
+    run_async(ASGIConsentGuard(inner, guard=guard)({"type": "lifespan"}, None, None))
     assert lifespan == ["lifespan"]
 
 

@@ -3,14 +3,17 @@ the Set-Cookie table every stack must pass: what a browser is told to keep for e
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import sys
 import tomllib
 import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from consent_service.shop.set_cookie import cookie_name, is_deletion
 from consent_service.shop.testing import ConsentTestKeys
@@ -82,3 +85,10 @@ def serving(command: list[str], cwd: Path, log: Path, url_path: str = "/") -> It
         yield base
     finally:
         group.stop()
+
+
+def run_async(coroutine: Any) -> Any:
+    """Run a coroutine to its end in a thread of its own: the browser tests' Playwright keeps an event
+    loop running in the main thread of a full run, where asyncio.run refuses to start."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
