@@ -80,7 +80,7 @@ def consent_decision(environ: Mapping[str, Any]) -> ConsentDecision:
     return ConsentDecision("none", gpc=environ.get("HTTP_SEC_GPC", "").strip(_WSP) == "1")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ costs a µs per request here
 class GuardedRequest:
     """What the guard made of one request: its decision, the token it rests on ('' when none is
     valid), the declarations it was judged by, the cookies sent that must be expired, and whether it
@@ -382,9 +382,10 @@ class ConsentGuard:
         """
         if decision.status == "valid":
             refused = []
+            # A framework's cookie the site does not declare has no category here: it is never refused.
             for name in request_cookie_names(cookie_header):
-                category = self._category(name, rules)
-                if category is not None and category not in decision.granted:
+                category = rules.category_of(name)
+                if category is not None and category not in decision.granted and name not in self.necessary_cookies:
                     refused.append(name)
             return refused
         if decision.status not in ("invalid", "expired"):
