@@ -43,6 +43,7 @@ def service_with_a_token(database_dir: Path, page_origin: str) -> tuple[ServerTh
     app = create_app(env=env)
     raw = tomllib.loads((ROOT / "sites" / "demo.toml").read_text(encoding="utf-8"))
     raw["site"]["origins"] = [page_origin]
+    raw["scan"]["start_urls"] = [page_origin + "/"]  # the scanner's start pages must be on the origins
     with app.app_context():
         upgrade()
         shared = app.extensions["consent"]
