@@ -49,7 +49,7 @@ def service_with_a_token(database_dir: Path, page_origin: str) -> tuple[ServerTh
         shared = app.extensions["consent"]
         sync_declarations(db.session, [parse_declaration(raw, "demo.toml")], shared.site_states, shared.keyring)
         site = shared.site_states.get(db.session, "demo")
-        choices = dict.fromkeys(site.categories, True)
+        choices = dict.fromkeys(site.regime_categories("opt-in"), True)
         token = shared.record(db.session, site, Choice(policy_version=site.version, choices=choices,
                                                        method="accept_all")).token
     late.app = app

@@ -16,7 +16,15 @@ granted:
   withdrawal, or HttpOnly ones the banner cannot reach) are expired with `Max-Age=0`;
 - a token that does not verify (edited, spliced, another site's, a retired key's) or has expired is
   a refusal: the consent cookie is deleted and every non-necessary cookie the browser sends is
-  expired. An outdated one (an older policy version) grants nothing but stays, and so do cookies.
+  expired. An outdated one (an older policy version) stays, and so do cookies; it grants only what
+  its regime allows before a choice and it granted itself (in opt-in regimes: nothing).
+
+Regimes (regimes.py): the token names the regime the choice was made under (`rg`), and its
+categories' defaults hold. Before a choice (no token, or an outdated one) the visitor's regime comes
+from the region header the shop's edge sets (`region_header=`, e.g. `CF-IPCountry`, and optionally
+`subdivision_header=`) and the site's `[regimes]`: in an opt-out regime the non-necessary categories
+pass until the visitor opts out (GPC refusing advertising), in opt-in ones nothing but necessary. An
+outdated token keeps what it refused. Without a region header every visitor is under the site's default.
 
 It also re-issues a valid `consent` cookie from the shop's own origin with the token's full
 lifetime, because browsers cap the life of cookies written by scripts (Safari: 7 days).
@@ -51,6 +59,7 @@ from typing import Any, Literal
 
 from ..cookie_patterns import NECESSARY
 from ..decision import NECESSARY_ONLY, ConsentDecision
+from ..regions import RegionResolver
 from ..tokens import TokenVerifier, key_id
 from .cookie_rules import CookieRules
 from .frameworks import framework_cookies
@@ -131,7 +140,8 @@ class ConsentGuard:
                  necessary_cookies: Iterable[str] = (), framework: str | Iterable[str] | None = None,
                  reissue: bool = True, expire_refused: bool = True,
                  refresh_seconds: float = 60.0, fetch_timeout: float = 2.0,
-                 cache_file: str | Path | None = None) -> None:
+                 cache_file: str | Path | None = None, region_header: str | None = None,
+                 subdivision_header: str | None = None) -> None:
         if undeclared not in _UNDECLARED_POLICIES:
             raise ValueError(f"undeclared must be one of {', '.join(_UNDECLARED_POLICIES)}, not {undeclared!r}")
         if (declarations is None) == (service_url is None):
@@ -144,6 +154,8 @@ class ConsentGuard:
         self.reissue = reissue
         self.expire_refused = expire_refused
         self.stats = GuardStats()
+        #: The visitor's region from the header the shop's edge sets (never anything the client chose).
+        self.regions = RegionResolver(region_header, subdivision_header)
         self._checks: dict[str, ConsentDecision] = {}
         self._checked_with: TokenVerifier | None = None
         # Valid decisions by (token, GPC, declarations): a visitor's next request with the same
@@ -213,11 +225,28 @@ class ConsentGuard:
 
     def decide(self, environ: Mapping[str, Any], rules: CookieRules | None = None) -> tuple[ConsentDecision, str]:
         """The decision for a WSGI request, and the token it rests on ('' when none is valid)."""
-        return self.decide_cookies(environ.get("HTTP_COOKIE", ""),
-                                   environ.get("HTTP_SEC_GPC", "").strip(_WSP) == "1", rules)
+        return self.decide_cookies(environ.get("HTTP_COOKIE", ""), environ.get("HTTP_SEC_GPC", "").strip(_WSP) == "1",
+                                   rules, region=self.regions.from_environ(environ))
 
-    def decide_cookies(self, header: str, gpc: bool, rules: CookieRules | None = None) -> tuple[ConsentDecision, str]:
-        """The decision for a request's `Cookie` header, and the token it rests on ('' when none is valid).
+    def decide_cookies(self, header: str, gpc: bool, rules: CookieRules | None = None,
+                       region: str | None = None) -> tuple[ConsentDecision, str]:
+        """The decision for a request's `Cookie` header, and the token it rests on ('' when none is
+        valid), with the defaults of the visitor's regime while there is no current choice: the
+        token's regime, else the one the site maps `region` to (see the module's doc)."""
+        rules = rules if rules is not None else self.rules
+        decision, token = self._token_decision(header, gpc, rules)
+        if decision.status not in ("none", "outdated"):
+            return decision, token
+        if rules is None:  # nothing is known of the site: necessary only
+            return dataclasses.replace(decision, granted=NECESSARY_ONLY), token
+        regime_id = decision.regime or rules.regime_of(region)
+        granted = rules.before_choice(regime_id, decision.gpc)
+        if decision.status == "outdated":  # what the visitor refused stays refused
+            granted &= decision.granted
+        return dataclasses.replace(decision, granted=granted | NECESSARY_ONLY, regime=regime_id), token
+
+    def _token_decision(self, header: str, gpc: bool, rules: CookieRules | None) -> tuple[ConsentDecision, str]:
+        """The decision as the consent cookies alone say it, and the token it rests on.
 
         Several consent cookies (host-only and domain-wide) may be sent: a valid one wins, then a
         genuine expired or outdated one, and the decision is `invalid` only when none verifies."""
@@ -249,9 +278,9 @@ class ConsentGuard:
             if check.status == "valid":
                 if check.expires_at is not None and check.expires_at.timestamp() <= now:
                     check = dataclasses.replace(check, status="expired", granted=NECESSARY_ONLY)
-                elif (rules is not None and rules.policy_version is not None
-                      and check.policy_version != rules.policy_version):
-                    check = dataclasses.replace(check, status="outdated", granted=NECESSARY_ONLY)
+                elif rules is not None and rules.version_for(check.regime) not in (None, check.policy_version):
+                    # The token's grants stay on it: decide() keeps only its refusals.
+                    check = dataclasses.replace(check, status="outdated")
             if best is None or (best.status == "invalid" and check.status != "invalid") or (
                     check.status == "valid" and best.status != "valid"):
                 best, token = check, value
@@ -261,8 +290,10 @@ class ConsentGuard:
             return ConsentDecision("none", gpc=gpc), ""
         if best.status != "valid":
             return dataclasses.replace(best, gpc=gpc), ""
-        # Without declarations nothing but necessary may pass, whatever the token says.
-        granted = (best.granted & rules.categories) | NECESSARY_ONLY if rules is not None else NECESSARY_ONLY
+        # Without declarations nothing but necessary may pass, whatever the token says; in an opt-out
+        # regime a GPC signal is a standing opt-out of advertising.
+        granted = ((rules.honour_gpc(best.regime, best.granted & rules.categories, gpc) | NECESSARY_ONLY)
+                   if rules is not None else NECESSARY_ONLY)
         decision = dataclasses.replace(best, granted=granted, gpc=gpc)
         if len(self._valid) >= _CACHE_LIMIT:
             self._valid.clear()
@@ -414,14 +445,15 @@ class ConsentGuard:
                 expired.append(("Set-Cookie", f"{name}=; Max-Age=0; Path=/; Domain={domain}"))
         return expired
 
-    def check_request(self, cookie_header: str, gpc: bool, secure: bool) -> GuardedRequest:
+    def check_request(self, cookie_header: str, gpc: bool, secure: bool, region: str | None = None) -> GuardedRequest:
         """The guard's half of a request, whatever the protocol: the decision, and what the response
-        must do about the cookies the browser sent (WSGI, ASGI and the Django middleware share it)."""
+        must do about the cookies the browser sent (WSGI, ASGI and the Django middleware share it).
+        `region` is the visitor's, from the trusted header (`self.regions`), for the regime's defaults."""
         if self.refresher is not None and not self._started:
             self._started = True
             self.refresher.start()
         rules = self.rules
-        decision, token = self.decide_cookies(cookie_header, gpc, rules)
+        decision, token = self.decide_cookies(cookie_header, gpc, rules, region)
         refused: list[str] = []
         if decision.status in ("invalid", "expired"):
             self.stats.invalid_tokens += decision.status == "invalid"
@@ -451,7 +483,7 @@ class ConsentGuard:
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         request = self.check_request(environ.get("HTTP_COOKIE", ""),
                                      environ.get("HTTP_SEC_GPC", "").strip(_WSP) == "1",
-                                     environ.get("wsgi.url_scheme") == "https")
+                                     environ.get("wsgi.url_scheme") == "https", self.regions.from_environ(environ))
         environ[DECISION_KEY] = request.decision
         environ[GPC_KEY] = request.decision.gpc
 

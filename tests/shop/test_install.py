@@ -42,7 +42,9 @@ def test_importing_the_shop_side_loads_no_server_module():
                     "consent_service.shop.cookie_rules", "consent_service.shop.remote", "consent_service.shop.keys",
                     "consent_service.shop.set_cookie", "consent_service.shop.frameworks",
                     "consent_service.shop.asgi", "consent_service.decision", "consent_service.tokens",
-                    "consent_service.cookie_patterns", "consent_service.times"}, ours
+                    "consent_service.cookie_patterns", "consent_service.times",
+                    # Pure standard library: the consent models and where a visitor is.
+                    "consent_service.regimes", "consent_service.regions"}, ours
 
 
 NO_SECRET = """
