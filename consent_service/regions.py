@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -86,6 +86,15 @@ class RegionResolver:
             return None
         return parse_region(environ.get(environ_key(self.country_header)),
                             environ.get(environ_key(self.subdivision_header)) if self.subdivision_header else None)
+
+    def from_asgi(self, headers: Iterable[tuple[bytes, bytes]]) -> str | None:
+        """From an ASGI scope's headers (lower-case byte names, as ASGI gives them)."""
+        if not self.country_header:
+            return None
+        wanted = {name.lower().encode("latin-1") for name in self.vary}
+        found = {name.decode("latin-1"): value.decode("latin-1") for name, value in headers if name in wanted}
+        return parse_region(found.get(self.country_header.lower()),
+                            found.get(self.subdivision_header.lower()) if self.subdivision_header else None)
 
     def resolve(self, headers: Mapping[str, str], address: str | None) -> str | None:
         """The visitor's region: the trusted headers, else the database's answer for the address."""

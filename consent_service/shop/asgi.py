@@ -52,7 +52,8 @@ class ASGIConsentGuard:
                 cookies.append(value.decode("latin-1"))
             elif name == b"sec-gpc":
                 gpc = value.strip(b" \t") == b"1"
-        request = self.guard.check_request("; ".join(cookies), gpc, scope.get("scheme") == "https")
+        request = self.guard.check_request("; ".join(cookies), gpc, scope.get("scheme") == "https",
+                                           self.guard.regions.from_asgi(scope.get("headers", ())))
         scope[DECISION_KEY] = request.decision
         scope[GPC_KEY] = request.decision.gpc
 

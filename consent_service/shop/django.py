@@ -125,7 +125,7 @@ class ConsentMiddleware:
         guard = get_guard()
         meta = request.META
         guarded = guard.check_request(meta.get("HTTP_COOKIE", ""), meta.get("HTTP_SEC_GPC", "").strip(" \t") == "1",
-                                      request.is_secure())
+                                      request.is_secure(), guard.regions.from_environ(meta))
         meta[DECISION_KEY] = guarded.decision
         meta[GPC_KEY] = guarded.decision.gpc
         request.consent = guarded.decision

@@ -121,3 +121,16 @@ def test_a_missing_configuration_is_named() -> None:
 
     with override_settings(CONSENT_GUARD=None), pytest.raises(ImproperlyConfigured, match="CONSENT_GUARD"):
         Client().get("/cookies/")
+
+
+def test_the_region_header_sets_the_regime_before_a_choice() -> None:
+    from django.test import Client, override_settings
+
+    guard = {"site_id": "demo", "declarations": SITE_FILE, "keys": KEYS.jwks,
+             "region_header": "CF-IPCountry", "subdivision_header": "CF-Region-Code"}
+    with override_settings(CONSENT_GUARD=guard):
+        assert names_set(Client().get("/cookies/", HTTP_CF_IPCOUNTRY="FR")) == {"sessionid"}
+        californian = Client().get("/cookies/", HTTP_CF_IPCOUNTRY="US", HTTP_CF_REGION_CODE="CA")
+        assert names_set(californian) == {"sessionid", "_ga", "ad_id"}
+        opted_out = Client().get("/cookies/", HTTP_CF_IPCOUNTRY="US", HTTP_CF_REGION_CODE="CA", HTTP_SEC_GPC="1")
+        assert names_set(opted_out) == {"sessionid", "_ga"}

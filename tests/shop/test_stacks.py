@@ -86,8 +86,9 @@ def asgi_app(cookies: list[str], seen: dict[str, Any]) -> Any:
     return app
 
 
-def call_asgi(app: Any, cookie: str | None = None, scheme: str = "http", gpc: bool = False) -> list[str]:
-    headers = [(b"host", b"shop.test")]
+def call_asgi(app: Any, cookie: str | None = None, scheme: str = "http", gpc: bool = False,
+              extra: tuple[tuple[bytes, bytes], ...] = ()) -> list[str]:
+    headers = [(b"host", b"shop.test"), *extra]
     if cookie is not None:
         headers.append((b"cookie", cookie.encode()))
     if gpc:
@@ -209,3 +210,17 @@ def test_test_keys_replace_the_service_and_need_the_site_file() -> None:
     options = keys.guard_options(live, declarations="sites/shop.toml")
     assert options == {"site_id": "shop", "framework": "django", "keys": keys.jwks, "declarations": "sites/shop.toml"}
     assert "d" not in keys.jwks["keys"][0], "the public half only: no private 'd'"
+
+
+@pytest.mark.parametrize("region,expected", [
+    ((), {"sessionid"}),  # no region: the site's default regime (opt-in)
+    (((b"cf-ipcountry", b"FR"),), {"sessionid"}),
+    (((b"cf-ipcountry", b"US"), (b"cf-region-code", b"CA")), {"sessionid", "_ga", "ad_id"}),
+    (((b"cf-ipcountry", b"us"), (b"cf-region-code", b"ca")), {"sessionid", "_ga", "ad_id"}),
+])
+def test_the_asgi_guard_reads_the_region_from_its_trusted_header(region: Any, expected: set[str]) -> None:
+    """Before a choice, the visitor's regime comes from the header the operator names, as in WSGI."""
+    guard = ConsentGuard(None, site_id="demo", keys=KEYS, declarations=DECLARATION, framework="django",
+                         region_header="CF-IPCountry", subdivision_header="CF-Region-Code")
+    lines = call_asgi(ASGIConsentGuard(asgi_app(["sessionid=s", "_ga=1", "ad_id=a"], {}), guard=guard), extra=region)
+    assert {line.split("=", 1)[0] for line in lines if "Max-Age=0" not in line} == expected
