@@ -42,7 +42,7 @@ class RateLimiter:
         self.enabled = enabled
         self.store = store
         self._script = store.script(HIT_ALL)
-        self._fallback = FixedWindowRateLimiter(MemoryStorage())
+        self._fallback: FixedWindowRateLimiter | None = None  # made on first use: its storage starts a timer thread
         self._arguments: list[int] = [n for item in self.items for n in (item.amount, item.get_expiry())]
 
     def _keys(self, scope: str, key: str) -> list[str]:
@@ -58,4 +58,7 @@ class RateLimiter:
         result = self._script(lambda _run_id: (len(keys), *keys, *self._arguments), False)
         if result is not None:
             return result[1] == 1
-        return all([self._fallback.hit(item, scope, key) for item in self.items])  # count every window
+        if self._fallback is None:
+            self._fallback = FixedWindowRateLimiter(MemoryStorage())
+        fallback = self._fallback
+        return all([fallback.hit(item, scope, key) for item in self.items])  # count every window
