@@ -8,7 +8,12 @@ beside it with 2 gunicorn workers (sync by default, as core_bench; `--threads N`
 gthread kind) on PostgreSQL and a private Redis, and POSTs a new visitor's consent as core_bench does.
 
     .venv/bin/python -m bench.peer_bench [--seconds 20] [--rounds 3] [--connections 8] [--threads N]
-                                         [--skip-install]
+                                         [--skip-install] [--baseline DIR]
+
+`--baseline DIR` serves another checkout of this repository (say, the main branch, with its own
+`make install`) as a fourth side, `baseline`, in the same alternating rounds: a change to the write
+path is then measured before and after under the same load, which on a shared machine moves the
+figures of separate runs more than most changes do.
 
 What it does, in order:
 
@@ -680,6 +685,14 @@ def _node_version() -> str:
 
 # ---------------------------------------------------------------- main
 
+def prepare_baseline(root: Path, database_url: str, env: dict[str, str]) -> None:
+    """Migrate and fill the baseline's database with the baseline's own code (its migrations may
+    differ from this checkout's)."""
+    script = "import json, sys; from bench.core_bench import prepare; prepare(sys.argv[1], json.loads(sys.argv[2]), 1)"
+    subprocess.run([str(root / ".venv" / "bin" / "python"), "-c", script, database_url, json.dumps(env)],
+                   cwd=root, check=True, env={**os.environ, **env})
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=int, default=20, help="seconds of sending per round (default 20)")
@@ -688,6 +701,7 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=0,
                         help="ours on gthread workers with N threads, the Procfile's kind (default: sync workers)")
     parser.add_argument("--skip-install", action="store_true", help="use the installed c15t, never npm")
+    parser.add_argument("--baseline", type=Path, help="another checkout of this repository to run as a fourth side")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is needed: apt-get install wrk")
@@ -700,6 +714,7 @@ def main() -> int:
         ours_db = databases.enter_context(scratch_database("peer_bench_ours"))
         c15t_db = databases.enter_context(scratch_database("peer_bench_c15t"))
         indexed_db = databases.enter_context(scratch_database("peer_bench_c15t_indexed"))
+        baseline_db = databases.enter_context(scratch_database("peer_bench_baseline")) if args.baseline else ""
         migrate_c15t(c15t_db, index=False)
         migrate_c15t(indexed_db, index=True)
         with contextlib.ExitStack() as stack:
@@ -710,6 +725,11 @@ def main() -> int:
                    "SITE_CACHE_SECONDS": "5"}
             prepare(ours_db, env, visitors=1)
             ours_url, ours_pid = stack.enter_context(gunicorn("wsgi:app", env, **server))
+            if args.baseline:
+                baseline_env = {**env, "DATABASE_URL": baseline_db, "REDIS_PREFIX": "baseline:"}
+                prepare_baseline(args.baseline, baseline_db, baseline_env)
+                baseline_url, baseline_pid = stack.enter_context(
+                    gunicorn("wsgi:app", baseline_env, root=args.baseline.resolve(), **server))
             c15t_url, c15t_pid = stack.enter_context(c15t_cluster(c15t_db))
             indexed_url, indexed_pid = stack.enter_context(c15t_cluster(indexed_db))
             backends = Backends()
@@ -717,6 +737,9 @@ def main() -> int:
             sides = [
                 Side("ours", ours_url, "/v1/sites/demo/consents", ours_db, "consent_records", ours_lua,
                      {**_service(ours_pid), "postgres": backends.of(ours_db), "redis": lambda: {redis_pid}}),
+                *([Side("baseline", baseline_url, "/v1/sites/demo/consents", baseline_db, "consent_records", ours_lua,
+                        {**_service(baseline_pid), "postgres": backends.of(baseline_db),
+                         "redis": lambda: {redis_pid}})] if args.baseline else []),
                 Side("c15t", c15t_url, "/api/c15t/subjects", c15t_db, "consent", c15t_lua,
                      {**_service(c15t_pid), "postgres": backends.of(c15t_db)}),
                 Side("c15t+index", indexed_url, "/api/c15t/subjects", indexed_db, "consent", c15t_lua,

@@ -1,6 +1,6 @@
 """`make bench`: every benchmark, one after the other, each printing its own figures.
 
-    .venv/bin/python -m bench.run_all [core banner verify guard export scan proof peer]
+    .venv/bin/python -m bench.run_all [core banner verify guard export scan proof peer write]
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ BENCHMARKS = {
     "scan": ["-m", "bench.scan_bench"],
     "proof": ["-m", "bench.proof_bench"],
     "peer": ["-m", "bench.peer_bench"],
+    "write": ["-m", "bench.write_profile"],
 }
 
 

@@ -49,13 +49,15 @@ def scratch_database(prefix: str = "consent_bench") -> Iterator[str]:
 
 @contextlib.contextmanager
 def gunicorn(app: str, env: dict[str, str], workers: int = 2, worker_class: str = "sync", threads: int = 1,
-             health_path: str = "/healthz") -> Iterator[tuple[str, int]]:
-    """Run `gunicorn app` on a free loopback port; yields (base URL, pid); stops it by pid."""
+             health_path: str = "/healthz", root: Path = ROOT) -> Iterator[tuple[str, int]]:
+    """Run `gunicorn app` on a free loopback port; yields (base URL, pid); stops it by pid. `root`:
+    another checkout of this repository (with its own `make install`) to serve instead of this one."""
     port = free_port()
-    command = [str(BIN / "gunicorn"), "--workers", str(workers), "--worker-class", worker_class,
+    binary = BIN / "gunicorn" if root == ROOT else root / ".venv" / "bin" / "gunicorn"
+    command = [str(binary), "--workers", str(workers), "--worker-class", worker_class,
                "--threads", str(threads), "--no-control-socket",
-               "--bind", f"127.0.0.1:{port}", "--log-level", "warning", "--chdir", str(ROOT), app]
-    process = subprocess.Popen(command, env={**os.environ, **env}, cwd=ROOT, start_new_session=True)
+               "--bind", f"127.0.0.1:{port}", "--log-level", "warning", "--chdir", str(root), app]
+    process = subprocess.Popen(command, env={**os.environ, **env}, cwd=root, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30

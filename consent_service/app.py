@@ -14,7 +14,7 @@ from . import __version__
 from .api import register_blueprints
 from .config import Settings
 from .db import DATABASE_UNAVAILABLE, configure_engine
-from .extensions import db, limiter, migrate, rest_api
+from .extensions import db, migrate, rest_api
 from .migrations import DIRECTORY as MIGRATIONS_DIR
 from .services import Services
 
@@ -24,17 +24,6 @@ OPENAPI = {
     "OPENAPI_URL_PREFIX": "/", "OPENAPI_JSON_PATH": "openapi.json", "OPENAPI_REDOC_PATH": "docs",
     "OPENAPI_REDOC_URL": "https://cdn.jsdelivr.net/npm/redoc@2.1.5/bundles/redoc.standalone.js",
 }
-
-
-class _WithoutTraceback(logging.Filter):
-    """Flask-Limiter logs a traceback each time its storage (Redis) fails, until it falls back to
-    memory; redis_store already logs the outage once. The line stays, naming the error."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.exc_info and record.exc_info[1] is not None:
-            record.msg = f"{record.msg} ({type(record.exc_info[1]).__name__})"
-            record.exc_info, record.exc_text = None, None
-        return True
 
 
 def _remove_session(_error: BaseException | None) -> None:
@@ -58,9 +47,6 @@ def create_app(env: Mapping[str, str] | None = None) -> Flask:
     app.config.update(OPENAPI, **settings.flask_config())
     os.makedirs(app.instance_path, exist_ok=True)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    limiter_log = logging.getLogger("flask-limiter")
-    if not any(isinstance(existing, _WithoutTraceback) for existing in limiter_log.filters):
-        limiter_log.addFilter(_WithoutTraceback())
 
     app.extensions["consent"] = Services(settings)
     db.init_app(app)
@@ -68,7 +54,6 @@ def create_app(env: Mapping[str, str] | None = None) -> Flask:
         configure_engine(db.engine, app.extensions["consent"].database_outage)
     app.teardown_appcontext(_remove_session)  # runs before Flask-SQLAlchemy's own (newest first)
     migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True, compare_type=True)
-    limiter.init_app(app)
     rest_api.init_app(app)
     register_blueprints(app)
     if settings.trusted_proxies > 0:

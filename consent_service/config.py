@@ -113,7 +113,7 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
 
 
 def _rate_limit(env: Mapping[str, str], name: str, default: str) -> str:
-    """A rate limit as Flask-Limiter reads it (the `limits` library), checked now: a limit it cannot
+    """A rate limit as rate_limits.py reads it (the `limits` library's syntax), checked now: a limit it cannot
     parse would otherwise start the service with no limit at all."""
     raw = env.get(name)
     if raw is None or raw == "":
@@ -256,10 +256,4 @@ class Settings:
             "SQLALCHEMY_DATABASE_URI": self.database_url,
             "SQLALCHEMY_ENGINE_OPTIONS": engine_options,
             "MAX_CONTENT_LENGTH": MAX_BODY_BYTES,
-            "RATELIMIT_ENABLED": "limit" not in self.benchmark_skip,
-            "RATELIMIT_STORAGE_URI": self.redis_url or "memory://",
-            "RATELIMIT_STORAGE_OPTIONS": {"socket_timeout": 0.25, "socket_connect_timeout": 0.25},
-            "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
-            "RATELIMIT_SWALLOW_ERRORS": True,
-            "RATELIMIT_KEY_PREFIX": self.redis_prefix + "limit",
         }

@@ -19,6 +19,7 @@ from .consents.recording import Choice, RecordedChoice, record_choice
 from .consents.store import DiscardingStore, RecordStore
 from .keyring import Keyring
 from .outage import OutageLog
+from .rate_limits import RateLimiter
 from .redis_store import RedisStore
 from .regions import RegionResolver
 from .sites.signing_keys import SiteKeys, SiteKeysCache
@@ -47,6 +48,7 @@ class Services:
         self.keyring = Keyring(settings.secret_keys)
         skipped = settings.benchmark_skip
         self.redis = RedisStore(settings.redis_url, prefix=settings.redis_prefix)
+        self.rate_limiter = RateLimiter(settings.write_rate_limit, self.redis, enabled="limit" not in skipped)
         self.consent_cache: ConsentCache | None = None if "cache" in skipped else ConsentCache(self.redis)
         self.record_store = DiscardingStore() if "database" in skipped else RecordStore()
         self.site_states = SiteStateCache(ttl_seconds=settings.site_cache_seconds)

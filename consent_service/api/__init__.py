@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from ..extensions import limiter, rest_api
+from ..extensions import rest_api
 from . import admin, backend, banner, compliance, health, visitor
 from .errors import register_error_handlers
 
@@ -13,7 +13,4 @@ from .errors import register_error_handlers
 def register_blueprints(app: Flask) -> None:
     for module in (banner, backend, health, compliance, admin, visitor):
         rest_api.register_blueprint(module.blp)
-    # Only the banner's writes and the visitors' own requests are rate limited.
-    for module in (backend, health, compliance, admin):
-        limiter.exempt(module.blp)
     register_error_handlers(app)

@@ -14,7 +14,7 @@ from flask_smorest import Blueprint
 from ..banner.bundle import not_found_script, render_banner
 from ..consents.recording import Choice, RecordedChoice
 from ..errors import NotFound, ServiceError
-from ..extensions import db, limiter
+from ..extensions import db
 from ..sites.cookie_declaration import cookie_declaration, declaration_fragment, pick_language
 from ..times import iso
 from .body import load_json
@@ -22,10 +22,10 @@ from .context import (
     client_ip_hash,
     get_site,
     json_response,
+    rate_limited,
     service_url,
     services,
     visitor_region,
-    write_rate_limit,
 )
 from .cors import cors, cors_for_site_origins, preflight, require_origin
 from .openapi import documented, query_parameters
@@ -53,7 +53,7 @@ def preflight_consents(site_id: str) -> Response:
 
 
 @blp.route("/<site_id>/consents", methods=["POST"], provide_automatic_options=False)
-@limiter.limit(write_rate_limit, key_func=client_ip_hash, methods=["POST"])
+@rate_limited
 @documented(blp, body=ConsentRequestSchema, errors=(400, 403, 409, 413, 415, 422, 429), responses={
     201: (ConsentResponseSchema, "Recorded; the token goes in the consent cookie"),
     200: (ConsentResponseSchema, "Replay of a known client_record_id (the token only to that visitor's own token)"),
@@ -92,7 +92,7 @@ def _recorded_body(recorded: RecordedChoice) -> dict[str, object]:
 
 
 @blp.route("/<site_id>/tokens/check", methods=["POST"], provide_automatic_options=False)
-@limiter.limit(write_rate_limit, key_func=client_ip_hash, methods=["POST"])
+@rate_limited
 @documented(blp, body=TokenVerifyRequestSchema, errors=(400, 403, 404, 413, 415, 422, 429),
             responses={200: (ConsentDecisionSchema, "What the token says and whether it holds")})
 def check_token(site_id: str) -> Response:

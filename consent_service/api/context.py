@@ -3,18 +3,22 @@ the caller's API key, the caller's desensitized address and the service's public
 
 from __future__ import annotations
 
+import functools
 import json
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from flask import Response, current_app, g, request
 
 from ..auth import Caller, authenticate
 from ..consents.record_crypto import desensitize_ip
-from ..errors import NotFound
+from ..errors import NotFound, ServiceError
 from ..extensions import db
 from ..services import Services
 from ..sites.declaration import IDENTIFIER
 from ..sites.state import SiteState
+
+View = TypeVar("View", bound=Callable[..., Any])
 
 
 def services() -> Services:
@@ -68,6 +72,15 @@ def service_url() -> str:
     return services().settings.public_url
 
 
-def write_rate_limit() -> str:
-    """The configured limit on writes from one desensitized address (Flask-Limiter syntax)."""
-    return services().settings.write_rate_limit
+def rate_limited(view: View) -> View:
+    """Count each request to this route against RATE_LIMIT_WRITES, per desensitized address, before
+    the view runs (so refused and malformed requests count too); 429 `rate_limited` past it."""
+    scope = view.__name__
+
+    @functools.wraps(view)
+    def limited(*args: Any, **kwargs: Any) -> Any:
+        if not services().rate_limiter.hit(scope, client_ip_hash()):
+            raise ServiceError("rate_limited", "too many requests; slow down", status=429)
+        return view(*args, **kwargs)
+
+    return limited  # type: ignore[return-value]

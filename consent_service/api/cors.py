@@ -27,7 +27,10 @@ def require_origin(site: SiteState) -> str:
 
 
 def cors(response: Response, origin: str | None, **extra: Any) -> Response:
-    response.vary.add("Origin")
+    if "Vary" in response.headers:
+        response.vary.add("Origin")
+    else:  # the usual case, without parsing a header set (this runs on every write)
+        response.headers["Vary"] = "Origin"
     if origin:
         response.headers["Access-Control-Allow-Origin"] = origin
         for name, value in extra.items():

@@ -13,9 +13,9 @@ from flask_smorest import Blueprint
 from ..compliance.receipts import receipts, receipts_file
 from ..compliance.visitor_data import erase, history, visitor_from_token
 from ..errors import Forbidden
-from ..extensions import db, limiter
+from ..extensions import db
 from ..sites.state import SiteState
-from .context import client_ip_hash, get_site, services, write_rate_limit
+from .context import get_site, rate_limited, services
 from .cors import allowed_origin, cors_for_site_origins, preflight
 from .openapi import documented
 
@@ -62,7 +62,7 @@ def preflight_visitor(site_id: str) -> Response:
 
 
 @blp.route("/<site_id>/visitors/me/consents", methods=["GET"], provide_automatic_options=False)
-@limiter.limit(write_rate_limit, key_func=client_ip_hash)
+@rate_limited
 @documented(blp, errors=(401, 403, 429), parameters=TOKEN_PARAMETER,
             responses={200: (None, "The visitor's records, newest first")})
 def my_consents(site_id: str) -> Response:
@@ -76,7 +76,7 @@ def my_consents(site_id: str) -> Response:
 
 
 @blp.route("/<site_id>/visitors/me/receipts", methods=["GET"], provide_automatic_options=False)
-@limiter.limit(write_rate_limit, key_func=client_ip_hash)
+@rate_limited
 @documented(blp, errors=(401, 403, 429), parameters=TOKEN_PARAMETER,
             responses={200: (None, "A receipt per record: checkable offline with the site's seal keys")})
 def my_receipts(site_id: str) -> Response:
@@ -92,7 +92,7 @@ def my_receipts(site_id: str) -> Response:
 
 
 @blp.route("/<site_id>/visitors/me/personal-data", methods=["DELETE"], provide_automatic_options=False)
-@limiter.limit(write_rate_limit, key_func=client_ip_hash)
+@rate_limited
 @documented(blp, errors=(401, 403, 429), parameters=TOKEN_PARAMETER,
             responses={200: (None, "Erased; the choices stay as proof of consent")})
 def erase_my_data(site_id: str) -> Response:

@@ -15,7 +15,7 @@ import pytest
 from consent_service.banner.bundle import MODULES
 from tests.support import ROOT
 
-SERVER_STACK = ("flask", "flask_sqlalchemy", "flask_smorest", "flask_limiter", "flask_migrate", "werkzeug",
+SERVER_STACK = ("flask", "flask_sqlalchemy", "flask_smorest", "limits", "flask_migrate", "werkzeug",
                 "sqlalchemy", "marshmallow", "redis", "psycopg", "alembic", "gunicorn",
                 # the frameworks a shop may run on: their helpers are imported by name, never by the package
                 "django", "starlette", "fastapi", "uvicorn", "asgiref", "httpx")
