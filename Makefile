@@ -8,7 +8,7 @@ PORT      ?= 5000
 DEMO_PORT ?= 8000
 DEMO      := PORT=$(PORT) DEMO_PORT=$(DEMO_PORT) $(BIN)/python -m examples.run_demo
 
-.PHONY: install run run-service run-shop test test-fast lint bench soak browser clean
+.PHONY: install run run-service run-shop test test-fast lint bench soak browser load-tools clean
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,13 @@ browser:
 	  (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium) >/dev/null \
 	  || echo "could not install chromium: browser tests will be skipped (and fail under CI=true)"; }
 
+## wrk drives the HTTP benchmarks (Debian's package), as Chromium drives the browser ones.
+load-tools:
+	@command -v wrk >/dev/null 2>&1 || { \
+	  echo "installing Debian's wrk for the benchmarks"; \
+	  (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk) >/dev/null \
+	  || echo "could not install wrk: the HTTP benchmarks will say so"; }
+
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
@@ -49,7 +56,7 @@ test: install browser lint
 test-fast: install
 	$(BIN)/pytest -q
 
-bench: install
+bench: install browser load-tools
 	$(BIN)/python -m bench.run_all $(BENCH)
 
 ## About 5 minutes of banners against two instances while Redis, PostgreSQL and workers fail in turn;
