@@ -119,6 +119,14 @@ def create_shop(*, service_url: str, site_id: str = "demo", secret_key: str | No
         if not sent or not hmac.compare_digest(sent, request.cookies.get("csrf_token", "")):
             abort(400, "the form has expired; go back, reload and try again")
 
+    def posted_product() -> str:
+        """The product a shop form posts (its CSRF token checked)."""
+        check_csrf()
+        slug = request.form.get("slug", "")
+        if slug not in PRODUCTS:
+            abort(400, "unknown product")
+        return slug
+
     @shop.get("/")
     def products() -> str:
         return render_template("products.html", products=list(PRODUCTS.values()))
@@ -137,10 +145,7 @@ def create_shop(*, service_url: str, site_id: str = "demo", secret_key: str | No
 
     @shop.post("/cart")
     def add_to_cart() -> Response:
-        check_csrf()
-        slug = request.form.get("slug", "")
-        if slug not in PRODUCTS:
-            abort(400, "unknown product")
+        slug = posted_product()
         try:
             quantity = max(1, min(int(request.form.get("quantity", "1")), 99))
         except ValueError:
@@ -151,10 +156,7 @@ def create_shop(*, service_url: str, site_id: str = "demo", secret_key: str | No
     @shop.post("/wishlist")
     def add_to_wishlist() -> Response:
         """A preference cookie set only after a click: the guard drops it unless preferences are allowed."""
-        check_csrf()
-        slug = request.form.get("slug", "")
-        if slug not in PRODUCTS:
-            abort(400, "unknown product")
+        slug = posted_product()
         wishlist = [*(item for item in g.wishlist if item != slug), slug][-len(PRODUCTS):]
         response = redirect(url_for("product", slug=slug), code=303)
         response.set_cookie("wishlist", "~".join(wishlist), max_age=YEAR, samesite="Lax", secure=request.is_secure)
