@@ -35,6 +35,7 @@ from flask import Flask, Response, abort, g, redirect, render_template, request,
 from consent_service.shop import ConsentGuard, consent_decision
 
 from .partner import partner_origin
+from .texts import LANGUAGES, NATIVE_NAMES, SUMMARIES, TEXTS, pick_language
 
 CURRENCIES = {"EUR": ("€", 1.0), "USD": ("$", 1.08), "CNY": ("¥", 7.8)}
 DEFAULT_CURRENCY = "EUR"
@@ -44,21 +45,20 @@ SLUG = re.compile(r"^[a-z0-9-]{1,40}$")
 
 @dataclass(frozen=True)
 class Product:
+    """A product; its summary in each language is in texts.SUMMARIES."""
+
     slug: str
     name: str
-    summary: str
     price_eur: float
     #: A product tour on the video host's player (partner.py), embedded as a third party.
     video: bool = False
 
 
 PRODUCTS = {p.slug: p for p in [
-    Product("code-editor-pro", "Code Editor Pro", "A fast editor with a debugger and refactoring tools.", 89.0,
-            video=True),
-    Product("db-studio", "DB Studio", "Browse, query and migrate SQL databases.", 129.0),
-    Product("api-tester", "API Tester", "Record, replay and assert HTTP calls.", 49.0),
-    Product("build-cache", "Build Cache", "Share build results across your team's machines.", 199.0,
-            video=True),
+    Product("code-editor-pro", "Code Editor Pro", 89.0, video=True),
+    Product("db-studio", "DB Studio", 129.0),
+    Product("api-tester", "API Tester", 49.0),
+    Product("build-cache", "Build Cache", 199.0, video=True),
 ]}
 
 
@@ -76,6 +76,13 @@ def _dump_cart(cart: dict[str, int]) -> str:
     return "~".join(f"{slug}.{quantity}" for slug, quantity in cart.items() if quantity > 0) or "empty"
 
 
+def _local_path(target: str) -> str:
+    """`target` when it is a path on this shop (never another host, `//host` or `/\\host`), else /."""
+    if target.startswith("/") and not target.startswith("//") and "\\" not in target and target.isprintable():
+        return target
+    return "/"
+
+
 def create_shop(*, service_url: str, site_id: str = "demo", secret_key: str | None = None,
                 guard_options: dict[str, Any] | None = None, partner_url: str | None = None) -> Flask:
     """The shop wrapped in the guard; declarations and public keys come from the service.
@@ -89,6 +96,8 @@ def create_shop(*, service_url: str, site_id: str = "demo", secret_key: str | No
     @shop.before_request
     def prepare() -> None:
         g.nonce = secrets.token_urlsafe(16)
+        g.lang = pick_language(request.cookies.get("lang"), request.accept_languages.values())
+        g.texts = TEXTS[g.lang]
         g.cart = _parse_cart(request.cookies.get("cart"))
         g.wishlist = [slug for slug in (request.cookies.get("wishlist") or "").split("~") if slug in PRODUCTS]
         g.partner = partner_origin(partner_url, request.host.rsplit(":", 1)[0]) if partner_url else None
@@ -107,7 +116,9 @@ def create_shop(*, service_url: str, site_id: str = "demo", secret_key: str | No
     @shop.context_processor
     def page_context() -> dict[str, Any]:
         return {
-            "shop_name": "Demo Software Shop", "lang": "en", "nonce": g.nonce,
+            "shop_name": g.texts["shop_name"], "lang": g.lang, "t": g.texts, "summaries": SUMMARIES[g.lang],
+            "other_languages": [(code, NATIVE_NAMES[code]) for code in LANGUAGES if code != g.lang],
+            "here": _local_path(request.full_path if request.query_string else request.path), "nonce": g.nonce,
             "banner_url": f"{service_url}/v1/sites/{site_id}/banner.js",
             "decision": consent_decision(request.environ), "user": session.get("user"),
             "cart_count": sum(g.cart.values()), "csrf_token": g.csrf_token, "currency": g.currency,
@@ -162,6 +173,17 @@ def create_shop(*, service_url: str, site_id: str = "demo", secret_key: str | No
         response.set_cookie("wishlist", "~".join(wishlist), max_age=YEAR, samesite="Lax", secure=request.is_secure)
         return response
 
+    @shop.post("/language")
+    def set_language() -> Response:
+        """The visitor's own choice of language, kept in the necessary `lang` cookie; back to the page."""
+        check_csrf()
+        chosen = request.form.get("lang", "")
+        if chosen not in LANGUAGES:
+            abort(400, "unknown language")
+        response = redirect(_local_path(request.form.get("next", "/")), code=303)
+        response.set_cookie("lang", chosen, max_age=YEAR, samesite="Lax", secure=request.is_secure)
+        return response
+
     @shop.get("/deals")
     def deals() -> str:
         """The page that breaks the declarations on purpose: its analytics tag is not held back."""
@@ -173,7 +195,7 @@ def create_shop(*, service_url: str, site_id: str = "demo", secret_key: str | No
             check_csrf()
             email = request.form.get("email", "").strip()
             if not re.fullmatch(r"[^@\s]{1,64}@[^@\s]{1,190}", email):
-                return render_template("login.html", error="Please enter an email address."), 400
+                return render_template("login.html", error=g.texts["enter_email"]), 400
             session["user"] = email
             return redirect(url_for("products"), code=303)
         return render_template("login.html", error=None)
@@ -222,11 +244,12 @@ def create_shop(*, service_url: str, site_id: str = "demo", secret_key: str | No
                 "frame-ancestors 'none'"
             )
             response.headers["Cache-Control"] = "no-store"
+            response.vary.update(("Accept-Language", "Cookie"))  # the page's language follows both
             response.headers["X-Content-Type-Options"] = "nosniff"
             response.headers["Referrer-Policy"] = "strict-origin-when-cross-origin"
         return response
 
-    options = {"undeclared": "block", "necessary_cookies": ("session", "cart", "csrf_token"),
+    options = {"undeclared": "block", "necessary_cookies": ("session", "cart", "csrf_token", "lang"),
                **(guard_options or {})}
     shop.wsgi_app = ConsentGuard(shop.wsgi_app, site_id=site_id, service_url=service_url, **options)
     return shop

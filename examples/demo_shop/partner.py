@@ -4,9 +4,10 @@ whose code a real shop embeds. It serves
 - `/video/<slug>`: a product video player, embedded by the product pages in an iframe that the banner
   holds back until advertising is allowed. The player sets its own cookie, `vid_uid`, on its own host
   (a third-party cookie, `SameSite=None; Secure`, as a real video host does);
-- `/analytics.js`: an analytics tag that writes `_ga` and `_gid` on the page's host. The shop holds it
-  back everywhere except on its deals page, where a snippet pasted without `data-consent` loads it
-  at once: the violation the scanner has to find (see docs/scanner.md).
+- `/analytics.js`: an analytics tag that writes Google Analytics' one-day `_gid` on the page's host
+  (a cookie the demo's declaration does not list). Only the shop's deals page loads it, with a
+  snippet pasted without `data-consent`: at once, before any choice and after "Reject all", the
+  violation the scanner has to find (see docs/scanner.md).
 
 `make run` starts it on 127.0.0.1:$DEMO_PARTNER_PORT (default 8001); the shop addresses it under the
 other loopback name than the one the visitor uses (see `partner_origin`), so that it is another site
@@ -34,14 +35,11 @@ _PLAYER = """<!doctype html>
 <p>&#9654; Product tour: {{ slug }}</p>
 </body></html>"""
 
-# Google Analytics' cookie pair: a two-year client id and a one-day session id, written by script.
+# Undeclared on purpose: the banner deletes only declared cookies of refused categories, so what the
+# scanner sees after "Reject all" does not depend on whether the banner or this tag ran first.
 _ANALYTICS_JS = """(function () {
   var now = Math.floor(Date.now() / 1000), id = Math.floor(Math.random() * 1e9);
-  function set(name, value, maxAge) {
-    document.cookie = name + "=" + value + ";Path=/;Max-Age=" + maxAge + ";SameSite=Lax";
-  }
-  if (!/(?:^|; )_ga=/.test(document.cookie)) set("_ga", "GA1.1." + id + "." + now, 63072000);
-  set("_gid", "GA1.1." + id + "." + now, 86400);
+  document.cookie = "_gid=GA1.1." + id + "." + now + ";Path=/;Max-Age=86400;SameSite=Lax";
 })();
 """
 

@@ -1,6 +1,6 @@
 """The compliance check a shop runs in its own CI (docs/scanner.md, "In the shop's own CI"), run here
 as the docs show it against the demo shop: it finds exactly the violations planted on /deals, and the
-real cases of the clean pages (a third-party embed with its own cookie, a cookie set only after a
+real cases of the clean pages (a third-party embed with its own cookie, cookies set only after a
 click, a localStorage key) in the states where the visitor's choice allows them, and nothing else."""
 
 from __future__ import annotations
@@ -58,9 +58,8 @@ def test_the_scan_finds_exactly_the_violations_planted_on_the_deals_page(demo: A
     partner = urlsplit(demo.partner_url).hostname
     assert found == {
         ("third_party_before_consent", partner, BEFORE, DEALS),
-        ("undeclared", "_gid", BEFORE, DEALS),
-        ("before_consent", "_ga", BEFORE, DEALS), ("before_consent", "_gid", BEFORE, DEALS),
-        ("after_refusal", "_ga", REJECT, DEALS), ("after_refusal", "_gid", REJECT, DEALS),
+        ("undeclared", "_gid", BEFORE, DEALS), ("before_consent", "_gid", BEFORE, DEALS),
+        ("after_refusal", "_gid", REJECT, DEALS),
     }
     assert status == 1
 
@@ -87,15 +86,21 @@ def test_the_clean_pages_real_cases_are_found_where_the_choice_allows_them(demo:
     # Set only after the "Add to wishlist" click, by the server; the guard drops it without preferences.
     wishlist = cookies[("wishlist", ACCEPT)]
     assert (wishlist.source, wishlist.set_by) == ("http", shop + "/wishlist")
+    # The necessary language cookie, set only by the switch's click on the home page, in every state.
+    for state in (BEFORE, REJECT, ACCEPT):
+        lang = cookies[("lang", state)]
+        assert (lang.source, lang.set_by, lang.pages) == ("http", shop + "/language", [shop + "/"])
     # A localStorage key written by a held-back preferences script on the product pages.
     storage = {(s.name, s.state): s for s in result.storage}
     viewed = storage[("recently_viewed", ACCEPT)]
     assert viewed.set_by.startswith(shop + "/products/")
-    for name in ("vid_uid", "wishlist", "_ga_XYZ", "currency", "ad_id"):
+    for name in ("vid_uid", "wishlist", "_ga", "_ga_XYZ", "currency", "ad_id"):
         assert {state for (n, state) in cookies if n == name} == {ACCEPT}, name
     assert {state for (n, state) in storage if n == "recently_viewed"} == {ACCEPT}
-    # The violation's cookies come from the partner's tag on /deals, and only there before a choice.
-    for state in (BEFORE, REJECT):
-        for name in ("_ga", "_gid"):
-            entry = cookies[(name, state)]
-            assert entry.set_by == partner + "/analytics.js" and [urlsplit(p).path for p in entry.pages] == ["/deals"]
+    # The violation's cookie comes from the partner's tag, on /deals only, in every state; no other
+    # analytics cookie is there before a choice or after "Reject all".
+    for state in (BEFORE, REJECT, ACCEPT):
+        entry = cookies[("_gid", state)]
+        assert entry.set_by == partner + "/analytics.js" and [urlsplit(p).path for p in entry.pages] == ["/deals"]
+    assert {name for (name, state) in cookies if state != ACCEPT} == {"session", "cart", "csrf_token", "lang",
+                                                                      "consent", "_gid"}
