@@ -51,7 +51,7 @@ def test_json_in_the_default_language(client: Any, demo: Any) -> None:
     assert [c["id"] for c in body["categories"]] == ["necessary", "preferences", "analytics", "marketing"]
     necessary, _, analytics, _ = body["categories"]
     assert necessary["required"] and necessary["title"] == "Essential"
-    assert [c["name"] for c in necessary["cookies"]] == ["session", "cart", "csrf_token", "consent"]
+    assert [c["name"] for c in necessary["cookies"]] == ["session", "cart", "csrf_token", "lang", "consent"]
     assert analytics["cookies"][1] == {"name": "_ga_*", "pattern": True, "provider": "Google Analytics",
                                        "lifetime": "2 years", "purpose": "Keeps the state of an analytics session."}
     assert body["labels"] == {"cookie": "Cookie", "provider": "Provider", "purpose": "Purpose", "lifetime": "Lifetime",
