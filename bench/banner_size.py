@@ -4,7 +4,9 @@ npm into a temporary directory, no configuration counted).
 
     .venv/bin/python -m bench.banner_size [--runs 15]
 
-Sizes are what a browser downloads: identity, gzip (level 9) and brotli (quality 11) bodies. Time is
+Sizes are what a browser downloads: identity, gzip (level 9) and brotli (quality 11) bodies, for the
+banner of each regime the demo maps a region to (the region header injected as the operator's edge
+would set it; the 8,000 B gzip budget is the opt-in banner's). Time is
 measured in headless Chromium on a first visit, from the moment the script has arrived
 (its Resource Timing responseEnd) to the first animation frame after the banner's dialog is in the
 page; for our banner also from its own `consent:start` mark. Median of --runs fresh profiles.
@@ -63,8 +65,23 @@ def sizes(data: bytes) -> tuple[int, int, int]:
     return len(data), len(gzip.compress(data, 9, mtime=0)), len(brotli.compress(data, quality=11))
 
 
-def served_demo_banner(database_dir: Path) -> tuple[object, dict[str, int]]:
-    """The real service with the demo site synced; returns the app and the served byte counts."""
+#: A region of each regime in the demo site file, as the edge's headers say it.
+REGIME_REGIONS = {"opt-in": {"CF-IPCountry": "FR"}, "uk": {"CF-IPCountry": "GB"},
+                  "us-opt-out": {"CF-IPCountry": "US", "CF-Region-Code": "CA"}, "china": {"CF-IPCountry": "CN"}}
+
+
+def served_sizes(client: object, headers: dict[str, str]) -> dict[str, int]:
+    served = {}
+    for name, accept in (("raw", "identity"), ("gzip", "gzip"), ("brotli", "br")):
+        response = client.get("/v1/sites/demo/banner.js", headers={"Accept-Encoding": accept, **headers})  # type: ignore[attr-defined]
+        assert response.status_code == 200, response.status_code
+        served[name] = len(response.data)
+    return served
+
+
+def served_demo_banner(database_dir: Path) -> tuple[object, dict[str, int], dict[str, dict[str, int]]]:
+    """The real service with the demo site synced; returns the app, the served byte counts of the
+    default (opt-in) banner, and those of each regime's banner."""
     from flask_migrate import upgrade
 
     from consent_service.app import create_app
@@ -73,18 +90,15 @@ def served_demo_banner(database_dir: Path) -> tuple[object, dict[str, int]]:
     from consent_service.sites.sync import sync_declarations
 
     env = {"SECRET_KEYS": secrets.token_hex(32), "IP_PEPPER": secrets.token_hex(16),
-           "DATABASE_URL": f"sqlite:///{database_dir / 'bench.sqlite3'}"}
+           "DATABASE_URL": f"sqlite:///{database_dir / 'bench.sqlite3'}",
+           "REGION_COUNTRY_HEADER": "CF-IPCountry", "REGION_SUBDIVISION_HEADER": "CF-Region-Code"}
     app = create_app(env=env)
     with app.app_context():
         upgrade()
         sync_declarations(db.session, [load_site_file(ROOT / "sites" / "demo.toml")])
     client = app.test_client()
-    served = {}
-    for name, accept in (("raw", "identity"), ("gzip", "gzip"), ("brotli", "br")):
-        response = client.get("/v1/sites/demo/banner.js", headers={"Accept-Encoding": accept})
-        assert response.status_code == 200, response.status_code
-        served[name] = len(response.data)
-    return app, served
+    return app, served_sizes(client, {}), {regime: served_sizes(client, headers)
+                                           for regime, headers in REGIME_REGIONS.items()}
 
 
 def install_vcc(directory: Path) -> Path:
@@ -122,7 +136,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="banner-bench-") as tmp:
         tmp_path = Path(tmp)
-        app, ours = served_demo_banner(tmp_path)
+        app, ours, per_regime = served_demo_banner(tmp_path)
         dist = install_vcc(tmp_path / "npm")
         js, css = (dist / "cookieconsent.umd.js").read_bytes(), (dist / "cookieconsent.css").read_bytes()
         theirs = [a + b for a, b in zip(sizes(js), sizes(css), strict=True)]
@@ -134,6 +148,11 @@ def main() -> None:
         print(f"{'vanilla-cookieconsent 3.1 js+css (no config)':<44}{theirs[0]:>9,}{theirs[1]:>9,}{theirs[2]:>9,}")
         ratios = [ours[k] / t for k, t in zip(("raw", "gzip", "brotli"), theirs, strict=True)]
         print(f"{'ratio (ours / theirs)':<44}{ratios[0]:>9.2f}{ratios[1]:>9.2f}{ratios[2]:>9.2f}")
+        print()
+        print(f"{'demo banner.js per regime (region header)':<44}{'raw':>9}{'gzip':>9}{'brotli':>9}")
+        for regime, served in per_regime.items():
+            label = f"  {regime} ({'-'.join(REGIME_REGIONS[regime].values())})"
+            print(f"{label:<44}{served['raw']:>9,}{served['gzip']:>9,}{served['brotli']:>9,}")
 
         service = ServerThread(app)
         pages = PageServer()

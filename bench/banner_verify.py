@@ -43,12 +43,13 @@ def service_with_a_token(database_dir: Path, page_origin: str) -> tuple[ServerTh
     app = create_app(env=env)
     raw = tomllib.loads((ROOT / "sites" / "demo.toml").read_text(encoding="utf-8"))
     raw["site"]["origins"] = [page_origin]
+    raw["scan"]["start_urls"] = [page_origin + "/"]  # the scanner's start pages must be on the origins
     with app.app_context():
         upgrade()
         shared = app.extensions["consent"]
         sync_declarations(db.session, [parse_declaration(raw, "demo.toml")], shared.site_states, shared.keyring)
         site = shared.site_states.get(db.session, "demo")
-        choices = dict.fromkeys(site.categories, True)
+        choices = dict.fromkeys(site.regime_categories("opt-in"), True)
         token = shared.record(db.session, site, Choice(policy_version=site.version, choices=choices,
                                                        method="accept_all")).token
     late.app = app

@@ -66,7 +66,6 @@ import re
 import resource
 import secrets
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -78,7 +77,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.core_bench import ORIGIN, post_lua, prepare
-from bench.support import POSTGRES_ADMIN_URL, ROOT, free_port, gunicorn, scratch_database, table
+from bench.support import POSTGRES_ADMIN_URL, ROOT, _ms, free_port, gunicorn, scratch_database, table
+from consent_service.devserver import stop_group
 
 C15T_VERSION = "2.2.1"
 #: What npm installs: c15t pinned, kysely to the minor its adapter was checked with, the rest current.
@@ -177,7 +177,7 @@ def c15t_cluster(database_url: str, workers: int = 2) -> Iterator[tuple[str, int
         urllib.request.urlopen(url + "/api/c15t/status", timeout=5).read()  # noqa: S310 (loopback)
         yield url, process.pid
     finally:
-        _stop(process)
+        stop_group(process)
         text = Path(log.name).read_text()
         log.close()
         os.unlink(log.name)
@@ -210,19 +210,9 @@ def private_redis() -> Iterator[tuple[str, int]]:
         client.close()
         yield f"redis://127.0.0.1:{port}/0", process.pid
     finally:
-        _stop(process)
+        stop_group(process)
 
 
-def _stop(process: subprocess.Popen) -> None:
-    """SIGTERM to the process group led by this pid (it was started in a session of its own)."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
 
 
 # ---------------------------------------------------------------- databases
@@ -517,9 +507,6 @@ class Load:
     sample: str
 
 
-def _ms(text: str) -> float:
-    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text).groups()
-    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
 
 
 def run_wrk(url: str, lua: str, seconds: int, connections: int) -> Load:

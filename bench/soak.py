@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.support import BIN, ROOT, free_port
-from consent_service.devserver import RedisServer
+from consent_service.devserver import RedisServer, stop_group
 
 ORIGIN = "http://127.0.0.1:8000"
 CATEGORIES = ("necessary", "preferences", "analytics", "marketing")
@@ -135,14 +135,7 @@ class Instance:
         return []
 
     def stop(self) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
+        stop_group(self.process, seconds=20)
 
 
 # ----------------------------------------------------------------------------------- the banners

@@ -7,7 +7,6 @@ import contextlib
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -18,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from consent_service.devserver import ServerThread  # noqa: F401  (re-exported for the benchmarks)
+from consent_service.devserver import ServerThread, stop_group  # noqa: F401  (ServerThread re-exported for the benchmarks)
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -70,13 +69,7 @@ def gunicorn(app: str, env: dict[str, str], workers: int = 2, worker_class: str 
                 time.sleep(0.1)
         yield url, process.pid
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        stop_group(process)
 
 
 @dataclass

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -126,6 +127,19 @@ def _rate_limit(env: Mapping[str, str], name: str, default: str) -> str:
     return raw
 
 
+_HEADER_NAME = re.compile(r"[A-Za-z0-9-]{1,64}")
+
+
+def _header_name(env: Mapping[str, str], name: str) -> str | None:
+    """A request header's name (letters, digits, hyphens), or None when unset."""
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return None
+    if not _HEADER_NAME.fullmatch(raw):
+        raise ConfigError(f"{name} must be a request header's name, such as CF-IPCountry, not {raw!r}")
+    return raw
+
+
 @dataclass
 class Settings:
     """Everything the service reads from its environment, resolved once at start-up."""
@@ -151,6 +165,12 @@ class Settings:
     seal_keys: list[str] = field(default_factory=list, repr=False)
     #: A JWKS file of retired seal public keys that still verify old seals (`SEAL_VERIFY_KEYS_FILE`).
     seal_verify_keys_file: str | None = None
+    #: Where visitors' regions come from (regions.py): request headers the operator's edge sets and
+    #: strips from clients (`REGION_COUNTRY_HEADER`, `REGION_SUBDIVISION_HEADER`), and/or a
+    #: MaxMind-format database file (`REGION_GEOIP_DB`). None: every visitor gets the default regime.
+    region_country_header: str | None = None
+    region_subdivision_header: str | None = None
+    region_geoip_db: str | None = None
     #: Parts of the write path switched off, for the benchmark that measures what each costs
     #: (`limit`, `cache`, `database`); never allowed in production.
     benchmark_skip: frozenset[str] = frozenset()
@@ -196,6 +216,12 @@ class Settings:
         if skip:
             log.warning("BENCHMARK_SKIP=%s: this process does not %s. For benchmarks only.", ",".join(sorted(skip)),
                         " or ".join(BENCHMARK_PARTS[part] for part in sorted(skip)))
+        region_headers = [_header_name(env, name) for name in ("REGION_COUNTRY_HEADER", "REGION_SUBDIVISION_HEADER")]
+        if region_headers[1] and not region_headers[0]:
+            raise ConfigError("REGION_SUBDIVISION_HEADER needs REGION_COUNTRY_HEADER")
+        geoip_db = env.get("REGION_GEOIP_DB") or None
+        if geoip_db and not Path(geoip_db).is_file():
+            raise ConfigError("REGION_GEOIP_DB names no readable file (a MaxMind-format .mmdb database)")
         default_db = f"sqlite:///{(instance_path / 'consent.sqlite3').resolve()}"
         return cls(
             production=production,
@@ -214,6 +240,8 @@ class Settings:
             seal_keys=seal_keys or keys,
             seal_verify_keys_file=env.get("SEAL_VERIFY_KEYS_FILE") or None,
             benchmark_skip=skip,
+            region_country_header=region_headers[0], region_subdivision_header=region_headers[1],
+            region_geoip_db=geoip_db,
         )
 
     def flask_config(self) -> dict[str, Any]:

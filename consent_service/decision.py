@@ -41,6 +41,9 @@ class ConsentDecision:
     recorded_at: datetime | None = None
     #: The request carried `Sec-GPC: 1` (the guard only).
     gpc: bool = False
+    #: The consent model (regimes.py) the decision was made under: the token's, or before a choice
+    #: the visitor's region's (the guard); None when unknown (opt-in applies).
+    regime: str | None = None
     #: Why there is no usable answer (the client only, with status `unavailable`).
     error: str | None = None
 
@@ -63,7 +66,7 @@ class ConsentDecision:
             "status": self.status, "visitor_id": self.visitor_id, "granted": sorted(self.granted),
             "policy_version": self.policy_version, "record_id": self.record_id,
             "expires_at": iso(self.expires_at), "choices": dict(self.choices) if self.choices is not None else None,
-            "method": self.method, "recorded_at": iso(self.recorded_at),
+            "method": self.method, "recorded_at": iso(self.recorded_at), "regime": self.regime,
         }
 
     @classmethod
@@ -83,6 +86,7 @@ class ConsentDecision:
             record_id=_text(data.get("record_id")), expires_at=_moment(data.get("expires_at")),
             choices={str(k): bool(v) for k, v in choices.items()} if isinstance(choices, Mapping) else None,
             method=_text(data.get("method")), recorded_at=_moment(data.get("recorded_at")),
+            regime=_text(data.get("regime")),
         )
 
 

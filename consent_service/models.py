@@ -54,6 +54,9 @@ class PolicyVersion(db.Model):
     notice: Mapped[dict] = mapped_column("content", sa.JSON)
     #: The SHA-256 of the notice's canonical form, which every record made under it carries.
     policy_hash: Mapped[str] = mapped_column("content_hash", sa.String(64))
+    #: Regime -> the version since which its visitors' view is unchanged (migration 0006; None: all
+    #: at this version).
+    regime_versions: Mapped[dict | None] = mapped_column(sa.JSON)
     published_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -96,6 +99,10 @@ class ConsentRecord(db.Model):
     user_agent_digest: Mapped[str | None] = mapped_column(sa.String(64))
     ip_hash: Mapped[str | None] = mapped_column(sa.String(64))
     gpc: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    #: The consent model, region and that model's policy version (migration 0006; None before it).
+    regime: Mapped[str | None] = mapped_column(sa.String(16))
+    region: Mapped[str | None] = mapped_column(sa.String(6))
+    regime_version: Mapped[int | None] = mapped_column(sa.Integer)
     banner_version: Mapped[str | None] = mapped_column(sa.String(32))
     client_record_id: Mapped[str | None] = mapped_column(sa.String(64))
     digest: Mapped[str] = mapped_column(sa.String(64))

@@ -20,6 +20,7 @@ from .consents.store import DiscardingStore, RecordStore
 from .keyring import Keyring
 from .outage import OutageLog
 from .redis_store import RedisStore
+from .regions import RegionResolver
 from .sites.signing_keys import SiteKeys, SiteKeysCache
 from .sites.state import SiteState, SiteStateCache
 
@@ -55,6 +56,9 @@ class Services:
         self.auto_sealer = AutoSealer(self.seal_signer)
         #: Each site's token keys: issuer, verifier, public keys (sites/signing_keys.py).
         self.site_keys = SiteKeysCache(self.keyring, ttl_seconds=settings.site_cache_seconds)
+        #: Where visitors are: the operator's trusted headers or GeoIP file (regions.py).
+        self.regions = RegionResolver(settings.region_country_header, settings.region_subdivision_header,
+                                      settings.region_geoip_db)
 
     def keys(self, session: Session, site_id: str, token: object = None) -> SiteKeys:
         """The site's signing keys; given the token about to be verified, they are read again when it

@@ -8,7 +8,9 @@ as a JWKS (RFC 7517), so the banner, a shop's backend in any language and an aud
 with the site's public keys alone; the private halves never leave the service.
 
 The claims are standard where a standard one fits (`sub` the visitor, `aud` the site, `iat`,
-`exp`) and short where none does (`pv` policy version, `g` granted categories, `rid` record id):
+`exp`) and short where none does (`pv` the regime's policy version, `g` granted categories, `rid`
+record id, `rg` the regime whose rules the choice was made under; a token without `rg`, from before
+regimes, was made under opt-in):
 the token is a cookie sent with every request to the shop. `ConsentClaims` is the one place the
 claim set is written down.
 
@@ -70,10 +72,14 @@ class ConsentClaims:
     record_id: str
     issued_at: int
     expires_at: int
+    regime: str | None = None
 
     def to_payload(self) -> dict[str, Any]:
-        return {"sub": self.visitor_id, "aud": self.site_id, "iat": self.issued_at, "exp": self.expires_at,
-                "pv": self.policy_version, "g": sorted(self.granted), "rid": self.record_id}
+        payload = {"sub": self.visitor_id, "aud": self.site_id, "iat": self.issued_at, "exp": self.expires_at,
+                   "pv": self.policy_version, "g": sorted(self.granted), "rid": self.record_id}
+        if self.regime is not None:
+            payload["rg"] = self.regime
+        return payload
 
     @classmethod
     def from_payload(cls, payload: Mapping[str, Any]) -> ConsentClaims:
@@ -96,12 +102,13 @@ class ConsentClaims:
             raise ValueError("g must be a list of category ids")
         return cls(visitor_id=text("sub"), site_id=text("aud"), policy_version=whole("pv"),
                    granted=frozenset(granted) | NECESSARY_ONLY, record_id=text("rid"),
-                   issued_at=whole("iat"), expires_at=whole("exp"))
+                   issued_at=whole("iat"), expires_at=whole("exp"),
+                   regime=text("rg") if "rg" in payload else None)
 
     def decision(self, current_policy_version: int | None, now: float) -> ConsentDecision:
         """The standing these claims give now, under the site's current policy version (None: any)."""
         fields = dict(visitor_id=self.visitor_id, policy_version=self.policy_version, record_id=self.record_id,
-                      expires_at=from_timestamp(self.expires_at))
+                      expires_at=from_timestamp(self.expires_at), regime=self.regime)
         if self.expires_at <= now:
             return ConsentDecision("expired", **fields)
         if current_policy_version is not None and self.policy_version != current_policy_version:
@@ -207,12 +214,12 @@ class TokenIssuer:
         self._headers = {"kid": kid, "typ": None}  # no "typ": every byte is sent with every request
 
     def issue(self, *, visitor_id: str, policy_version: int, granted: Iterable[str], record_id: str,
-              expires_at: int | float, issued_at: int | float | None = None) -> str:
-        """A signed token. It carries no personal data: ids, version, granted categories, times."""
+              expires_at: int | float, issued_at: int | float | None = None, regime: str | None = None) -> str:
+        """A signed token. It carries no personal data: ids, version, granted categories, times, regime."""
         claims = ConsentClaims(
             visitor_id=visitor_id, site_id=self.site_id, policy_version=int(policy_version),
             granted=frozenset(granted), record_id=record_id, expires_at=int(expires_at),
-            issued_at=int(time.time() if issued_at is None else issued_at))
+            issued_at=int(time.time() if issued_at is None else issued_at), regime=regime)
         return jwt.encode(claims.to_payload(), self._key, algorithm=ALGORITHM, headers=self._headers)
 
 

@@ -133,7 +133,8 @@ def test_unknown_path_is_json(client):
 def test_config_has_an_etag_and_answers_304(client, demo):
     first = client.get("/v1/sites/demo/config")
     assert first.status_code == 200 and first.headers["ETag"]
-    assert first.get_json()["policy_version"] == 1 and first.get_json()["policy_hash"] == demo.policy_hash
+    # The hash of what the visitor's regime shows (opt-in: no region header is configured).
+    assert first.get_json()["policy_version"] == 1 and first.get_json()["policy_hash"] == demo.regime_hash("opt-in")
     again = client.get("/v1/sites/demo/config", headers={"If-None-Match": first.headers["ETag"]})
     assert again.status_code == 304 and again.data == b""
     assert client.get("/v1/sites/nope/config").get_json()["error"]["code"] == "unknown_site"

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -17,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from consent_service.devserver import ServerThread
+from consent_service.devserver import ServerThread, stop_group
 from tests.support import DEMO_ORIGIN, ROOT, TEST_ENV, free_port, sync_demo
 
 
@@ -43,12 +42,7 @@ def served(make_app, migrated_url, tmp_path):
             time.sleep(0.1)
         yield port, access, errors
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        stop_group(process, seconds=15)
 
 
 def exchange(port: int, request: bytes, allow_refused: bool = False) -> bytes:

@@ -18,7 +18,15 @@ from ..extensions import db, limiter
 from ..sites.cookie_declaration import cookie_declaration, declaration_fragment, pick_language
 from ..times import iso
 from .body import load_json
-from .context import client_ip_hash, get_site, json_response, service_url, services, write_rate_limit
+from .context import (
+    client_ip_hash,
+    get_site,
+    json_response,
+    service_url,
+    services,
+    visitor_region,
+    write_rate_limit,
+)
 from .cors import cors, cors_for_site_origins, preflight, require_origin
 from .openapi import documented, query_parameters
 from .params import check_parameters
@@ -62,6 +70,7 @@ def post_consent(site_id: str) -> Response:
     choice = Choice(
         **body, user_agent=(request.user_agent.string or None) and request.user_agent.string[:512],
         ip_hash=client_ip_hash(), gpc=request.headers.get("Sec-GPC", "").strip() == "1",
+        region=visitor_region(),
     )
     shared = services()
     recorded = shared.record(db.session, site, choice)
@@ -75,6 +84,7 @@ def _recorded_body(recorded: RecordedChoice) -> dict[str, object]:
     body: dict[str, object] = {
         "record_id": recorded.record_id, "expires_at": iso(recorded.expires_at),
         "policy_version": recorded.policy_version, "choices": recorded.choices, "replayed": recorded.replayed,
+        "regime": recorded.regime, "region": recorded.region,
     }
     if recorded.token is not None:  # a replay to a caller that is not that visitor carries neither
         body.update(visitor_id=recorded.visitor_id, token=recorded.token)
@@ -92,14 +102,28 @@ def check_token(site_id: str) -> Response:
     origin = require_origin(site)
     token = load_json(_check_request)["token"]
     verifier = services().keys(db.session, site.id, token).verifier
-    response = json_response(verifier.verify(token, current_policy_version=site.version).to_dict())
+    claims = verifier.claims(token)  # judged by the current version of the regime it was made under
+    current = site.regime_version(claims.regime) if claims is not None else site.version
+    response = json_response(verifier.verify(token, current_policy_version=current).to_dict())
     response.headers["Cache-Control"] = "no-store"
     return cors(response, origin)
 
 
 def _banner_config(site_id: str) -> dict[str, object]:
+    """The configuration for the visitor's regime (from the trusted region headers or GeoIP file)."""
     site = get_site(site_id)
-    return site.banner_config(service_url(), services().keys(db.session, site.id).public.inline())
+    return site.banner_config(service_url(), services().keys(db.session, site.id).public.inline(),
+                              site.regime_of(visitor_region()))
+
+
+def _per_region(headers: dict[str, str]) -> dict[str, str]:
+    """An answer for the visitor's regime varies with the region headers the operator named; with
+    only a GeoIP file it depends on the address, which no Vary can name, so it is private."""
+    regions = services().regions
+    headers["Vary"] = ", ".join([*filter(None, [headers.get("Vary")]), *regions.vary])
+    if regions.geoip_db and not regions.vary:
+        headers["Cache-Control"] = headers["Cache-Control"].replace("public", "private")
+    return headers
 
 
 def _seal_when_due(response: Response, site_id: str) -> None:
@@ -125,8 +149,9 @@ def _seal_when_due(response: Response, site_id: str) -> None:
 @blp.doc(summary="The site's banner configuration as JSON")
 def get_config(site_id: str) -> Response:
     response = jsonify(_banner_config(site_id))
-    response.headers["Cache-Control"] = "public, max-age=60"
-    response.headers["Access-Control-Allow-Origin"] = "*"
+    response.headers.update(_per_region({"Cache-Control": "public, max-age=60", "Access-Control-Allow-Origin": "*"}))
+    if not response.headers["Vary"]:
+        del response.headers["Vary"]
     response.add_etag()
     return response.make_conditional(request)
 
@@ -157,7 +182,8 @@ def get_declaration(site_id: str) -> Response:
     site = get_site(site_id)
     check_parameters(request.args, DECLARATION_PARAMETERS)
     fmt = _declaration_format()
-    declaration = cookie_declaration(site, pick_language(site, request.args.get("lang")))
+    declaration = cookie_declaration(site, pick_language(site, request.args.get("lang")),
+                                     site.regime_of(visitor_region()))
     if fmt == "html":
         response = Response(declaration_fragment(declaration), mimetype="text/html")
         response.headers["Content-Security-Policy"] = "default-src 'none'"
@@ -167,6 +193,8 @@ def get_declaration(site_id: str) -> Response:
     response.headers["Content-Language"] = declaration["language"]
     response.headers["Cache-Control"] = "public, max-age=60"
     response.vary.add("Accept")
+    for header in services().regions.vary:
+        response.vary.add(header)
     response.add_etag()
     return response.make_conditional(request)
 
@@ -187,6 +215,7 @@ def get_banner(site_id: str) -> Response:
         "Access-Control-Allow-Origin": "*", "Cross-Origin-Resource-Policy": "cross-origin",
         "X-Content-Type-Options": "nosniff",
     }
+    _per_region(headers)
     if bundle.etag in request.if_none_match.as_set(include_weak=True) or \
             request.if_none_match.contains_raw(bundle.etag):
         return Response(status=304, headers=headers)

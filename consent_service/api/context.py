@@ -36,6 +36,16 @@ def client_ip_hash() -> str:
     return cached
 
 
+def visitor_region() -> str | None:
+    """The visitor's region from the operator's trusted headers or GeoIP file (regions.py); never
+    the body or the query. The address is used for the lookup and not kept."""
+    cached = g.get("visitor_region", False)
+    if cached is False:
+        cached = services().regions.resolve(request.headers, request.remote_addr)
+        g.visitor_region = cached
+    return cached
+
+
 def get_site(site_id: str) -> SiteState:
     if not IDENTIFIER.match(site_id):
         raise NotFound("unknown_site", "no such site")

@@ -68,8 +68,10 @@ class ConsentResponseSchema(Schema):
     token = fields.String(metadata={"description": "absent on a replay to a caller without that visitor's token"})
     replayed = fields.Boolean()
     expires_at = fields.DateTime()
-    policy_version = fields.Integer()
+    policy_version = fields.Integer(metadata={"description": "the policy version of the visitor's regime"})
     choices = fields.Dict(keys=fields.String(), values=fields.Boolean())
+    regime = fields.String(metadata={"description": "the consent model of the visitor's region"})
+    region = fields.String(allow_none=True, metadata={"description": "ISO 3166 country or subdivision"})
 
 
 class ConsentDecisionSchema(Schema):
@@ -84,6 +86,7 @@ class ConsentDecisionSchema(Schema):
     choices = fields.Dict(keys=fields.String(), values=fields.Boolean(), allow_none=True)
     method = fields.String(allow_none=True)
     recorded_at = fields.DateTime(allow_none=True)
+    regime = fields.String(allow_none=True, metadata={"description": "the consent model it was made under"})
 
 
 class TokenVerifyRequestSchema(Schema):

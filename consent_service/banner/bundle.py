@@ -19,6 +19,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -43,16 +44,25 @@ MODULES = (
     "verify.js",
     "state.js",
     "ui.js",
+    "opt-out.js",
+    "separate.js",
     "declaration.js",
     "api.js",
     "start.js",
 )
+#: Modules only some regimes' banners carry, and the test of a configuration that needs each: every
+#: byte is paid on every page view, so an opt-in visitor's banner carries no opt-out or PIPL code.
+#: No module may use their names (only the fields they set on S).
+REGIME_MODULES: dict[str, Callable[[dict[str, Any]], bool]] = {
+    "opt-out.js": lambda config: config["regime"].get("layer") == "link",
+    "separate.js": lambda config: any(category.get("separate") for category in config["categories"]),
+}
 #: Bumped by hand on behaviour changes; the build adds a digest of the sources.
 BANNER_RELEASE = "1"
 _CONFIG_SLOT = "__CONSENT_CONFIG__"
 #: Configuration the banner never reads, left out of the script (it stays in /config): every byte
 #: is sent on every page view.
-NOT_INLINED = ("policy_hash",)
+NOT_INLINED = ("policy_hash", "jurisdictions")
 #: What a cookie declaration keeps in the script: enough to delete refused cookies. Providers,
 #: purposes and lifetimes, like the categories' descriptions, come with the cookie declaration
 #: (GET …/declaration) that the preferences view and a privacy page fetch when they need them.
@@ -99,13 +109,20 @@ def module_paths(src_dir: Path, modules: tuple[str, ...] = MODULES) -> list[Path
     return [src_dir / name for name in modules]
 
 
-@lru_cache(maxsize=1)
-def build_template() -> tuple[str, str]:
-    """Minified script with a slot for the configuration, and the banner version it carries."""
+def modules_for(config: dict[str, Any]) -> tuple[str, ...]:
+    """The modules a configuration's banner carries: every one but the regime modules it does not need."""
+    return tuple(name for name in MODULES if name not in REGIME_MODULES or REGIME_MODULES[name](config))
+
+
+@lru_cache(maxsize=8)
+def build_template(modules: tuple[str, ...] = MODULES) -> tuple[str, str]:
+    """Minified script with a slot for the configuration, and the banner version it carries (one
+    version for every set of modules: it names the sources, all of them)."""
     parts = module_paths(SOURCE_DIR / "src")
-    source = "\n".join(part.read_text(encoding="utf-8") for part in parts)
+    sources = {part.name: part.read_text(encoding="utf-8") for part in parts}
+    source = "\n".join(sources[name] for name in modules)
     css = (SOURCE_DIR / "banner.css").read_text(encoding="utf-8")
-    digest = hashlib.sha256((source + "\0" + css).encode()).hexdigest()
+    digest = hashlib.sha256(("\n".join(sources.values()) + "\0" + css).encode()).hexdigest()
     version = f"{BANNER_RELEASE}.{digest[:12]}"
     script = (
         "(function(C,CSS,V){'use strict';\n" + source + "\n})("
@@ -128,8 +145,8 @@ def canonical_config(config: dict[str, Any]) -> str:
 
 
 @lru_cache(maxsize=256)
-def _render(config_json: str) -> BannerBundle:
-    template, _ = build_template()
+def _render(config_json: str, modules: tuple[str, ...]) -> BannerBundle:
+    template, _ = build_template(modules)
     body = template.replace(_CONFIG_SLOT, config_json).encode("ascii")
     return BannerBundle(
         body=body,
@@ -144,7 +161,7 @@ def render_banner(config: dict[str, Any]) -> BannerBundle:
 
     Rendered and compressed once per distinct configuration; later calls return the cached bundle.
     """
-    return _render(canonical_config(script_config(config)))
+    return _render(canonical_config(script_config(config)), modules_for(config))
 
 
 def not_found_script(site_id: str) -> bytes:

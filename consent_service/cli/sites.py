@@ -24,7 +24,7 @@ def sites_sync(paths: tuple[str, ...]) -> None:
     try:
         declarations = [load_site_file(path) for path in paths]
     except SiteFileError as error:
-        raise click.ClickException(str(error)) from None
+        raise click.ClickException(f"[{error.code}] {error}") from None
     seen: dict[str, str] = {}
     for path, declaration in zip(paths, declarations, strict=True):
         if declaration.site_id in seen:

@@ -66,7 +66,8 @@ def consent_view(record: Mapping[str, Any]) -> dict[str, Any]:
                      for purpose, given in sorted(record["choices"].items())],
         "method": record["method"], "collection": "web banner", "gpc": record["gpc"],
         "time": record["created_at"], "expiry": record["expires_at"],
-        # Records do not carry the visitor's jurisdiction yet; a receipt says so rather than guess.
+        # The regime the choice was made under; None on records from before regimes (opt-in then),
+        # which a receipt says rather than guess.
         "jurisdiction": record.get("regime"),
         "withdrawal_method": WITHDRAWAL_METHOD,
     }

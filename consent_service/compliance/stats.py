@@ -1,5 +1,6 @@
 """Consent statistics per day or ISO week: how many choices by method, and the opt-in rate of
-every optional category (the share of choices that granted it).
+every optional category (the share of choices that granted it), overall and per regime (records
+from before regimes count as opt-in, the only model there was).
 
 Aggregated in Python over a streamed query of three columns, so the same code runs on SQLite and
 PostgreSQL and memory is bounded by the number of intervals, not of records.
@@ -19,6 +20,7 @@ from ..consents.fields import METHODS
 from ..cookie_patterns import NECESSARY
 from ..errors import ServiceError
 from ..ids import id_time, id_time_floor
+from ..regimes import DEFAULT_REGIME
 from ..times import iso
 from .filters import check_range
 
@@ -30,6 +32,10 @@ DEFAULT_DAYS = 30
 def _floor(moment: datetime, interval: str) -> datetime:
     day = moment.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     return day - timedelta(days=day.weekday()) if interval == "week" else day
+
+
+def _rates(granted: Counter[str], offered: Counter[str]) -> dict[str, float]:
+    return {category: round(granted[category] / offered[category], 4) for category in sorted(offered)}
 
 
 def consent_stats(connection: Connection, site_id: str, since: datetime | None, until: datetime | None,
@@ -48,18 +54,23 @@ def consent_stats(connection: Connection, site_id: str, since: datetime | None, 
     methods: dict[datetime, Counter[str]] = {}
     granted: dict[datetime, Counter[str]] = {}
     offered: dict[datetime, Counter[str]] = {}
+    # (bucket, regime) -> records, and category grants/offers
+    per_regime: dict[tuple[datetime, str], tuple[Counter[str], Counter[str], Counter[str]]] = {}
     query = sa.text(
-        "SELECT id, method, CAST(choices AS TEXT) FROM consent_records "
+        "SELECT id, method, CAST(choices AS TEXT), regime FROM consent_records "
         "WHERE site_id = :site_id AND id >= :since_id AND id < :until_id ORDER BY id")
     params = {"site_id": site_id, "since_id": id_time_floor(first.timestamp()),
               "until_id": id_time_floor(until.timestamp())}
     rows = connection.execute(query, params, execution_options={"stream_results": True, "yield_per": 5000})
-    for record_id, method, choices_text in rows:
+    for record_id, method, choices_text, regime_id in rows:
         moment = id_time(record_id)
         if moment is None:
             continue
         bucket = _floor(moment, interval)
         methods.setdefault(bucket, Counter())[method] += 1
+        regime_counts, regime_offered, regime_granted = per_regime.setdefault(
+            (bucket, regime_id or DEFAULT_REGIME), (Counter(), Counter(), Counter()))
+        regime_counts[method] += 1
         try:
             choices = json.loads(choices_text)
         except (TypeError, ValueError):
@@ -70,8 +81,10 @@ def consent_stats(connection: Connection, site_id: str, since: datetime | None, 
             if category == NECESSARY:
                 continue
             offered_here[category] += 1
+            regime_offered[category] += 1
             if allowed is True:
                 granted_here[category] += 1
+                regime_granted[category] += 1
 
     intervals = []
     bucket = first
@@ -82,8 +95,11 @@ def consent_stats(connection: Connection, site_id: str, since: datetime | None, 
         intervals.append({
             "start": iso(bucket, precise=True), "end": iso(bucket + step, precise=True), "total": sum(counts.values()),
             "by_method": {method: counts.get(method, 0) for method in METHODS},
-            "opt_in_rate": {category: round(granted_here[category] / offered_here[category], 4)
-                            for category in sorted(offered_here)},
+            "opt_in_rate": _rates(granted_here, offered_here),
+            "by_regime": {regime_id: {"total": sum(counts_.values()), "by_method": dict(counts_),
+                                      "opt_in_rate": _rates(granted_, offered_)}
+                          for (at, regime_id), (counts_, offered_, granted_) in sorted(per_regime.items())
+                          if at == bucket},
         })
         bucket += step
     return {"site": site_id, "interval": interval, "since": iso(first, precise=True), "until": iso(until, precise=True),

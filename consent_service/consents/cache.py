@@ -65,6 +65,7 @@ def summary_of(record: Mapping[str, Any] | ConsentRecord) -> dict[str, Any]:
     return {
         "record_id": get("id"), "policy_version": get("policy_version"), "choices": dict(get("choices")),
         "method": get("method"), "recorded_at": iso(get("created_at")), "expires_at": iso(get("expires_at")),
+        "regime": get("regime"), "regime_version": get("regime_version"),
     }
 
 

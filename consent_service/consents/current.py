@@ -27,12 +27,15 @@ def latest_record(session: Session, site_id: str, visitor_id: str) -> ConsentRec
 
 def decision_of(site: SiteState, visitor_id: str, summary: dict[str, Any] | None,
                 now: float | None = None) -> ConsentDecision:
-    """A record summary read as a decision under the site's current policy version."""
+    """A record summary read as a decision under the current policy version of the regime it was
+    made under (a record from before regimes: opt-in, at its own policy version)."""
     if summary is None:
         return ConsentDecision("none", visitor_id=visitor_id)
     expires_at = parse_iso(summary["expires_at"])
     status: Status = "valid"
-    if summary["policy_version"] != site.version:
+    regime_id = summary.get("regime")
+    version = summary.get("regime_version") or summary["policy_version"]
+    if version < site.regime_version(regime_id) or summary["policy_version"] > site.version:
         status = "outdated"
     elif expires_at.timestamp() <= (time.time() if now is None else now):
         status = "expired"
@@ -40,9 +43,9 @@ def decision_of(site: SiteState, visitor_id: str, summary: dict[str, Any] | None
     granted = (frozenset(c for c, on in choices.items() if on) | NECESSARY_ONLY
                if status == "valid" else frozenset({NECESSARY}))
     return ConsentDecision(
-        status, granted=granted, visitor_id=visitor_id, policy_version=summary["policy_version"],
+        status, granted=granted, visitor_id=visitor_id, policy_version=version,
         record_id=summary["record_id"], expires_at=expires_at, choices=choices, method=summary["method"],
-        recorded_at=parse_iso(summary["recorded_at"]),
+        recorded_at=parse_iso(summary["recorded_at"]), regime=regime_id,
     )
 
 

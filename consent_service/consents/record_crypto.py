@@ -26,7 +26,7 @@ from typing import Any
 from ..canonical import canonical_hash, canonical_json
 from ..crypto import FieldCipher
 from ..times import iso
-from .fields import DIGEST_FIELDS, PERSONAL_FIELDS
+from .fields import DIGEST_FIELDS, DIGEST_WHEN_SET, PERSONAL_FIELDS
 
 _IPV4_MAPPED_PREFIX = bytes(10) + b"\xff\xff"
 _NAT64_PREFIX = b"\x00\x64\xff\x9b" + bytes(8)  # 64:ff9b::/96 (RFC 6052)
@@ -89,9 +89,12 @@ def _digest_value(value: Any) -> Any:
 
 
 def record_digest(record: Mapping[str, Any] | Any) -> str:
-    """SHA-256 over the canonical JSON of a record's digest fields (a mapping or a model row)."""
+    """SHA-256 over the canonical JSON of a record's digest fields (a mapping or a model row); a
+    field added later enters it only when set, so older records keep their digests."""
     get = record.get if isinstance(record, Mapping) else lambda name: getattr(record, name)
-    return canonical_hash({name: _digest_value(get(name)) for name in DIGEST_FIELDS})
+    values = {name: _digest_value(get(name)) for name in DIGEST_FIELDS}
+    return canonical_hash({name: value for name, value in values.items()
+                           if value is not None or name not in DIGEST_WHEN_SET})
 
 
 def ciphertext_hash(blob: bytes | memoryview | None) -> str | None:

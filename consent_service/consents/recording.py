@@ -21,6 +21,7 @@ from ..errors import Conflict, ServiceError
 from ..ids import new_id
 from ..keyring import Keyring
 from ..models import ConsentRecord
+from ..regimes import regime
 from ..sites.signing_keys import SiteKeys
 from ..sites.state import SiteState
 from ..times import utcnow
@@ -46,6 +47,9 @@ class Choice:
     user_agent: str | None = None
     ip_hash: str | None = None
     gpc: bool = False
+    #: The visitor's region as the operator's edge told it (regions.py), never the body's: it picks
+    #: the regime whose categories, defaults and policy version the choice is checked against.
+    region: str | None = None
 
 
 @dataclass
@@ -60,6 +64,8 @@ class RecordedChoice:
     policy_version: int
     choices: dict[str, bool]
     replayed: bool = False
+    regime: str | None = None
+    region: str | None = None
 
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -110,16 +116,18 @@ def strip_query(url: str, origins: frozenset[str] | None = None) -> str:
     return origin + path
 
 
-def _check_choices(site: SiteState, choice: Choice, previous_token_valid: bool) -> None:
-    if choice.policy_version != site.version:
-        if 0 < choice.policy_version < site.version:
+def _check_choices(site: SiteState, choice: Choice, regime_id: str, previous_token_valid: bool) -> None:
+    # Every version since the regime's view last changed shows its visitors the same thing.
+    current = site.regime_version(regime_id)
+    if not current <= choice.policy_version <= site.version:
+        if 0 < choice.policy_version < current:
             raise Conflict("stale_policy_version",
-                           f"policy version {choice.policy_version} has been replaced by {site.version}; "
-                           "show the visitor the current one", details={"current": site.version})
+                           f"policy version {choice.policy_version} has been replaced by {current}; "
+                           "show the visitor the current one", details={"current": current})
         raise ServiceError("unknown_policy_version",
                            f"site has no policy version {choice.policy_version}",
-                           details={"current": site.version})
-    categories = site.categories
+                           details={"current": current})
+    categories = site.regime_categories(regime_id)
     missing = [c for c in categories if c not in choice.choices]
     unknown = [c for c in choice.choices if c not in categories]
     if unknown:
@@ -129,8 +137,15 @@ def _check_choices(site: SiteState, choice: Choice, previous_token_valid: bool) 
     if choice.choices[NECESSARY] is not True:
         raise ServiceError("necessary_required", "the necessary category cannot be refused")
     optional = [choice.choices[c] for c in categories if c != NECESSARY]
-    if choice.method == "accept_all" and not all(optional):
-        raise ServiceError("method_mismatch", "accept_all must grant every category")
+    bundled = [choice.choices[c] for c in categories if c != NECESSARY and c not in site.separate_purposes]
+    if choice.method == "accept_all" and not all(bundled):
+        raise ServiceError("method_mismatch", "accept_all must grant every category but separate purposes")
+    if choice.method == "gpc":
+        if not choice.gpc or not regime(regime_id).gpc_opt_out:
+            raise ServiceError("method_mismatch", "gpc records a Global Privacy Control opt-out: it needs the "
+                               "Sec-GPC header, in a regime where the signal is an opt-out")
+        if any(choice.choices[c] for c in site.advertising if c in categories):
+            raise ServiceError("method_mismatch", "gpc must refuse every advertising category")
     if choice.method == "reject_all" and any(optional):
         raise ServiceError("method_mismatch", "reject_all must refuse every optional category")
     if choice.method == "withdraw":
@@ -164,7 +179,10 @@ def record_choice(session: Session, site: SiteState, choice: Choice, *, keys: Si
             raise ServiceError("invalid_token", "the token is not a valid token of this site; "
                                "send the choice without it to start afresh")
         visitor_id = check.visitor_id
-    _check_choices(site, choice, previous_token_valid=visitor_id is not None)
+    regime_id = site.regime_of(choice.region)
+    _check_choices(site, choice, regime_id, previous_token_valid=visitor_id is not None)
+    categories = site.regime_categories(regime_id)
+    regime_version = site.regime_version(regime_id)
     language = _language(site, choice.language)
     page_url = strip_query(choice.page_url, site.origins) if choice.page_url else None
 
@@ -182,9 +200,10 @@ def record_choice(session: Session, site: SiteState, choice: Choice, *, keys: Si
     row: dict[str, Any] = {
         "id": record_id, "site_id": site.id, "visitor_id": visitor_id,
         "policy_version": site.version, "policy_hash": site.policy_hash,
-        "choices": {c: choice.choices[c] for c in site.categories}, "method": choice.method,
+        "choices": {c: choice.choices[c] for c in categories}, "method": choice.method,
         "created_at": now, "expires_at": expires_at, "language": language, "ip_hash": choice.ip_hash,
-        "gpc": bool(choice.gpc), "banner_version": choice.banner_version,
+        "gpc": bool(choice.gpc), "regime": regime_id, "region": choice.region, "regime_version": regime_version,
+        "banner_version": choice.banner_version,
         "client_record_id": choice.client_record_id,
     }
     # A stored key that no configured secret opens (see visitor_keys.py) cannot take new personal
@@ -199,17 +218,19 @@ def record_choice(session: Session, site: SiteState, choice: Choice, *, keys: Si
     if cache is not None:
         cache.put(site.id, visitor_id, summary_of(row), new_visitor=new_visitor)
     return RecordedChoice(
-        record_id=record_id, visitor_id=visitor_id, expires_at=expires_at, policy_version=site.version,
-        choices=row["choices"], token=_sign(keys.issuer, visitor_id, site.version, row["choices"],
-                                            record_id, expires_at),
+        record_id=record_id, visitor_id=visitor_id, expires_at=expires_at, policy_version=regime_version,
+        choices=row["choices"], regime=regime_id, region=choice.region,
+        token=_sign(keys.issuer, visitor_id, regime_version, row["choices"], record_id, expires_at, regime_id),
     )
 
 
 def _sign(issuer: TokenIssuer, visitor_id: str, version: int, choices: dict[str, bool], record_id: str,
-          expires_at: datetime) -> str:
+          expires_at: datetime, regime_id: str | None) -> str:
+    """The visitor's token: `pv` is the regime's policy version, `rg` the regime (opt-in when the
+    record predates regimes), so the banner and the guard judge it by that regime's rules."""
     return issuer.issue(visitor_id=visitor_id, policy_version=version,
                         granted=[c for c, v in choices.items() if v], record_id=record_id,
-                        expires_at=int(expires_at.timestamp()))
+                        expires_at=int(expires_at.timestamp()), regime=regime(regime_id).id)
 
 
 def _replay(session: Session, site: SiteState, issuer: TokenIssuer, choice: Choice,
@@ -229,17 +250,19 @@ def _replay(session: Session, site: SiteState, issuer: TokenIssuer, choice: Choi
         cache.put(site.id, existing.visitor_id, summary_of(existing))
     same_visitor = visitor_id is None or existing.visitor_id == visitor_id
     same_choice = existing.method == choice.method and dict(existing.choices) == {
-        c: choice.choices[c] for c in site.categories}
+        c: choice.choices.get(c) for c in existing.choices}
     if not (same_visitor and same_choice):
         raise Conflict("client_record_id_conflict",
                        "this client_record_id was already used for a different choice")
+    version = existing.regime_version or existing.policy_version
     if visitor_id is None:
         return RecordedChoice(record_id=existing.id, visitor_id=None, token=None, expires_at=existing.expires_at,
-                              policy_version=existing.policy_version, choices=dict(existing.choices),
-                              replayed=True)
+                              policy_version=version, choices=dict(existing.choices), replayed=True,
+                              regime=existing.regime, region=existing.region)
     return RecordedChoice(
         record_id=existing.id, visitor_id=existing.visitor_id, expires_at=existing.expires_at,
-        policy_version=existing.policy_version, choices=dict(existing.choices), replayed=True,
-        token=_sign(issuer, existing.visitor_id, existing.policy_version, dict(existing.choices),
-                    existing.id, existing.expires_at),
+        policy_version=version, choices=dict(existing.choices), replayed=True,
+        regime=existing.regime, region=existing.region,
+        token=_sign(issuer, existing.visitor_id, version, dict(existing.choices),
+                    existing.id, existing.expires_at, existing.regime),
     )

@@ -65,24 +65,26 @@ def pick_language(site: SiteState, wanted: str | None) -> str:
     return next((language for language in site.languages if language.split("-")[0].lower() == primary), default)
 
 
-def cookie_declaration(site: SiteState, language: str) -> dict[str, Any]:
-    """The declaration in `language` (one of the site's, see pick_language) as plain JSON data."""
-    texts = site.notice["texts"][language]
+def cookie_declaration(site: SiteState, language: str, regime_id: str | None = None) -> dict[str, Any]:
+    """The declaration in `language` (one of the site's, see pick_language) as plain JSON data, as
+    the visitor's regime shows it (opt-in by default)."""
+    view = site.regime_view(regime_id)
+    texts = view["texts"][language]
     if "declaration" not in texts:
         raise NotFound("no_declaration_texts", f"site {site.id!r} has no labels for its cookie declaration in "
                        f"policy version {site.version}; add [texts.<language>.declaration] and sync the site file")
     categories = []
-    for category in site.notice["categories"]:
+    for category in view["categories"]:
         heading = texts["categories"][category["id"]]
         cookies = [{
             "name": cookie.get("name") or cookie["pattern"], "pattern": "pattern" in cookie,
             "provider": cookie["provider"], "lifetime": cookie["lifetime"],
             "purpose": cookie["purpose"].get(language) or cookie["purpose"][site.notice["default_language"]],
-        } for cookie in site.notice["cookies"] if cookie["category"] == category["id"]]
+        } for cookie in view["cookies"] if cookie["category"] == category["id"]]
         categories.append({"id": category["id"], "required": category["required"], "title": heading["title"],
                            "description": heading["description"], "cookies": cookies})
     return {
-        "site": site.id, "policy_version": site.version, "policy_hash": site.policy_hash,
+        "site": site.id, "policy_version": site.regime_version(regime_id), "policy_hash": site.regime_hash(regime_id),
         "language": language, "languages": site.languages,
         "labels": {**texts["declaration"], "always_on": texts["always_on"]},
         "privacy_policy_url": site.notice["privacy_policy_url"],

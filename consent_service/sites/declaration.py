@@ -21,6 +21,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from ..canonical import canonical_hash
 from ..cookie_patterns import COOKIE_PATTERN, NECESSARY
+from ..regimes import DEFAULT_REGIME, REGIMES, categories_for, regime
 
 #: Google Consent Mode v2 signals.
 CONSENT_MODE_SIGNALS = (
@@ -41,10 +42,20 @@ TEXT_KEYS = (
 )
 #: The labels of the cookie declaration a privacy page shows (texts.<language>.declaration).
 DECLARATION_TEXT_KEYS = ("cookie", "provider", "purpose", "lifetime", "allowed", "refused", "undecided", "change")
+#: Texts a regime may set for itself (texts.<language>.regimes.<regime>): they override the shared
+#: ones for that regime's visitors only, and enter only that regime's policy hash.
+REGIME_TEXT_KEYS = ("title", "description", "privacy_choices", "gpc_honoured", "separate_title")
+#: ISO 3166-1 alpha-2 country, or ISO 3166-2 subdivision (`US-CA`, `CN-31`).
+REGION = re.compile(r"^[A-Z]{2}(-[A-Z0-9]{1,3})?$")
 
 
 class SiteFileError(ValueError):
-    """A site declaration that cannot be used; the message names the file, the key and the problem."""
+    """A site declaration that cannot be used; the message names the file, the key and the problem,
+    and `code` is stable for whoever matches on it (tests, an admin API)."""
+
+    def __init__(self, message: str, code: str = "invalid_site_file") -> None:
+        super().__init__(message)
+        self.code = code
 
 
 def _text(max_length: int = 2000, **kwargs: Any) -> fields.String:
@@ -85,6 +96,18 @@ class _SiteSchema(Schema):
 class _CategorySchema(Schema):
     required = fields.Boolean(load_default=False)
     consent_mode = fields.List(fields.String(validate=validate.OneOf(CONSENT_MODE_SIGNALS)), load_default=list)
+    #: A separate-consent purpose (PIPL): its own choice, never part of "accept all".
+    separate = fields.Boolean(load_default=False)
+    #: The regimes whose visitors are asked about it (all when absent).
+    regimes = fields.List(fields.String(), validate=validate.Length(min=1, max=10))
+
+
+class _RegimesSchema(Schema):
+    """Which consent model applies where: `default` for regions the map does not name."""
+
+    default = fields.String(load_default=DEFAULT_REGIME)
+    regions = fields.Dict(keys=fields.String(), values=fields.String(), load_default=dict,
+                          validate=validate.Length(max=500))
 
 
 class _CookieSchema(Schema):
@@ -132,6 +155,8 @@ class _DeclarationTextSchema(Schema):
 class _TextsSchema(Schema):
     categories = fields.Dict(keys=fields.String(), values=fields.Nested(_CategoryTextSchema), required=True)
     declaration = fields.Nested(_DeclarationTextSchema, required=True)
+    regimes = fields.Dict(keys=fields.String(), values=fields.Dict(
+        keys=fields.String(validate=validate.OneOf(REGIME_TEXT_KEYS)), values=_text()))
 
     class Meta:
         include = {key: _text(required=True) for key in TEXT_KEYS}
@@ -144,6 +169,7 @@ class _DeclarationSchema(Schema):
     cookies = fields.List(fields.Nested(_CookieSchema), load_default=list, validate=validate.Length(max=500))
     texts = fields.Dict(keys=fields.String(), values=fields.Nested(_TextsSchema), required=True)
     scan = fields.Nested(_ScanSchema, load_default=lambda: _ScanSchema().load({}))
+    regimes = fields.Nested(_RegimesSchema, load_default=lambda: _RegimesSchema().load({}))
 
     @validates_schema
     def _consistent(self, data: dict, **_: Any) -> None:
@@ -174,6 +200,44 @@ class _DeclarationSchema(Schema):
             if f"{parts.scheme}://{parts.netloc}" not in origins:
                 raise ValidationError(f"start_urls[{index}] {url!r} is not on one of site.origins (the banner "
                                       "shows only there)", "scan")
+
+
+def _check_regimes(data: dict[str, Any], source: str) -> None:
+    """What the schema cannot say about regimes, each with its stable code."""
+    def fail(code: str, message: str) -> None:
+        raise SiteFileError(f"{source}: {message}", code)
+
+    regimes = data["regimes"]
+    for where, name in [("regimes.default", regimes["default"]),
+                        *((f"regimes.regions.{region}", name) for region, name in regimes["regions"].items())]:
+        if name not in REGIMES:
+            fail("unknown_regime", f"{where}: {name!r} is not one of {', '.join(REGIMES)}")
+    for region in regimes["regions"]:
+        if not REGION.match(region):
+            fail("invalid_region", f"regimes.regions: {region!r} is not an ISO 3166-1 country or ISO 3166-2 "
+                 "subdivision code (upper case, e.g. FR or US-CA)")
+    for name, category in data["categories"].items():
+        for listed in category.get("regimes", []):
+            if listed not in REGIMES:
+                fail("unknown_regime", f"categories.{name}.regimes: {listed!r} is not one of {', '.join(REGIMES)}")
+        if category["separate"] and (name == NECESSARY or category["required"]):
+            fail("invalid_separate_purpose", f"categories.{name}: a separate-consent purpose cannot be required")
+    in_use = {regimes["default"], *regimes["regions"].values()}
+    for language, texts in data["texts"].items():
+        for name in texts.get("regimes", {}):
+            if name not in REGIMES:
+                fail("unknown_regime", f"texts.{language}.regimes: {name!r} is not one of {', '.join(REGIMES)}")
+        for name in sorted(in_use):
+            model = regime(name)
+            own = texts.get("regimes", {}).get(name, {})
+            needed = (["privacy_choices"] if model.first_layer == "link" else []) + (
+                ["gpc_honoured"] if model.gpc_display else [])
+            needed += ["separate_title"] if model.separate_purposes and any(
+                c.get("separate") for c in data["categories"].values()) else []
+            missing = [key for key in needed if key not in own]
+            if missing:
+                fail("regime_texts_missing", f"texts.{language}.regimes.{name} lacks {', '.join(missing)} "
+                     f"(regime {name!r} is in use)")
 
 
 def _flatten(messages: Any, prefix: str = "") -> list[str]:
@@ -220,14 +284,12 @@ def parse_declaration(raw: dict[str, Any], source: str = "<declaration>") -> Sit
     except ValidationError as error:
         problems = "; ".join(_flatten(error.messages))
         raise SiteFileError(f"{source}: {problems}") from None
+    _check_regimes(data, source)
     site = data["site"]
     notice = {
         "languages": site["languages"],
         "default_language": site["default_language"],
-        "categories": [
-            {"id": name, "required": category["required"], "consent_mode": category["consent_mode"]}
-            for name, category in data["categories"].items()
-        ],
+        "categories": [_category(name, category) for name, category in data["categories"].items()],
         "cookies": data["cookies"],
         "texts": {language: data["texts"][language] for language in site["languages"]},
         "privacy_policy_url": site["privacy_policy_url"],
@@ -239,7 +301,47 @@ def parse_declaration(raw: dict[str, Any], source: str = "<declaration>") -> Sit
     settings["origins"] = [origin.rstrip("/") for origin in settings["origins"]]
     # Visitors never see how the shop is scanned: a setting, outside the notice and its hash.
     settings["scan"] = data["scan"]
+    # Which regime applies where is not shown to a visitor: a visitor whose region moves to another
+    # regime is asked again because its token names the old regime, not because the policy changed.
+    settings["regimes"] = data["regimes"]
     return SiteDeclaration(site_id=site["id"], settings=settings, notice=notice)
+
+
+def _category(name: str, category: dict[str, Any]) -> dict[str, Any]:
+    """A category as the notice holds it; `separate` and `regimes` only when set, so that a site
+    without regimes keeps the notice (and policy hash) it had before they existed."""
+    entry: dict[str, Any] = {"id": name, "required": category["required"], "consent_mode": category["consent_mode"]}
+    if category["separate"]:
+        entry["separate"] = True
+    if "regimes" in category:
+        entry["regimes"] = sorted(category["regimes"])
+    return entry
+
+
+def regime_notice(notice: dict[str, Any], regime_id: str) -> dict[str, Any]:
+    """What a visitor under one regime is shown: the regime's categories, their cookies, the texts
+    with the regime's own overriding the shared ones, and the regime's model. Its hash is that
+    regime's policy hash: a change elsewhere in the notice does not ask these visitors again."""
+    categories = categories_for(notice["categories"], regime_id)
+    shown = {category["id"] for category in categories}
+    texts = {}
+    for language, language_texts in notice["texts"].items():
+        merged = {key: value for key, value in language_texts.items() if key != "regimes"}
+        merged.update(language_texts.get("regimes", {}).get(regime_id, {}))
+        merged["categories"] = {c: t for c, t in language_texts["categories"].items() if c in shown}
+        texts[language] = merged
+    return {
+        **{key: value for key, value in notice.items() if key not in ("categories", "cookies", "texts")},
+        "categories": categories,
+        "cookies": [cookie for cookie in notice["cookies"] if cookie["category"] in shown],
+        "texts": texts,
+        "regime": regime(regime_id).describe(),
+    }
+
+
+def regime_hashes(notice: dict[str, Any]) -> dict[str, str]:
+    """Each built-in regime's policy hash under this notice."""
+    return {name: canonical_hash(regime_notice(notice, name)) for name in REGIMES}
 
 
 def load_site_file(path: str | Path) -> SiteDeclaration:

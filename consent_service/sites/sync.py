@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from ..keyring import Keyring
 from ..models import PolicyVersion, Site
 from ..times import utcnow
-from .declaration import SiteDeclaration
+from .declaration import SiteDeclaration, regime_hashes
 from .signing_keys import ensure_key
 from .state import SiteStateCache
 
@@ -31,6 +31,18 @@ class SyncResult:
         extra = " (settings updated)" if self.settings_changed else ""
         extra += f"; first signing key {self.new_key}" if self.new_key else ""
         return f"{self.site_id}: {state} {self.version}{extra}"
+
+
+def regime_versions(previous: PolicyVersion | None, notice: dict, version: int) -> dict[str, int]:
+    """For each regime, the version since which its visitors' view is unchanged: the previous one's
+    when this notice shows them the same thing, else this version. So a change to one regime's
+    texts asks only that regime's visitors again."""
+    if previous is None:
+        return dict.fromkeys(regime_hashes(notice), version)
+    before, after = regime_hashes(previous.notice), regime_hashes(notice)
+    kept = previous.regime_versions or {}
+    return {name: kept.get(name, previous.version) if before.get(name) == digest else version
+            for name, digest in after.items()}
 
 
 def sync_declarations(session: Session, declarations: Iterable[SiteDeclaration],
@@ -57,7 +69,9 @@ def sync_declarations(session: Session, declarations: Iterable[SiteDeclaration],
             if published:
                 site.current_version += 1
                 session.add(PolicyVersion(site_id=site.id, version=site.current_version,
-                                          notice=declaration.notice, policy_hash=policy_hash))
+                                          notice=declaration.notice, policy_hash=policy_hash,
+                                          regime_versions=regime_versions(current, declaration.notice,
+                                                                          site.current_version)))
             settings_changed = site.settings != declaration.settings
             if settings_changed:
                 site.settings = declaration.settings

@@ -63,14 +63,14 @@ def test_current_consent_statuses(app, client, demo, consent_body, tmp_path):
     assert body["record_id"] == first["record_id"] and body["method"] == "custom"
     # A newer choice replaces it.
     second = record(client, consent_body, token=first["token"], method="withdraw",
-                    choices={c: c == "necessary" for c in demo.categories})
+                    choices={c: c == "necessary" for c in demo.regime_categories("opt-in")})
     body = client.get(url, headers=headers).get_json()
     assert body["record_id"] == second["record_id"] and body["granted"] == ["necessary"]
     # Unknown visitor.
     none = client.get("/v1/sites/demo/visitors/01JAAAAAAAAAAAAAAAAAAAAAAA/consent", headers=headers)
     assert none.get_json() == {"visitor_id": "01JAAAAAAAAAAAAAAAAAAAAAAA", "status": "none", "granted": ["necessary"],
                                "policy_version": None, "record_id": None, "expires_at": None, "choices": None,
-                               "method": None, "recorded_at": None}
+                               "method": None, "recorded_at": None, "regime": None}
     # A new policy version makes it outdated.
     from tests.support import DEMO_TOML
 
@@ -89,7 +89,8 @@ def test_expired_consent(app, client, demo, consent_body):
     with app.app_context():
         long_ago = datetime.now(UTC) - timedelta(days=400)
         recorded = services(app).record(db.session, demo, Choice(
-            policy_version=1, choices=dict.fromkeys(demo.categories, True), method="accept_all"), now=long_ago)
+            policy_version=1, choices=dict.fromkeys(demo.regime_categories("opt-in"), True), method="accept_all"),
+            now=long_ago)
     body = client.get(f"/v1/sites/demo/visitors/{recorded.visitor_id}/consent", headers=headers).get_json()
     assert body["status"] == "expired"
 

@@ -24,7 +24,8 @@ def test_records_a_choice_with_every_proof_field(app, client, demo, consent_body
     response = post(client, consent_body(client_record_id="rec-0000000000000001"), **{"Sec-GPC": "1"})
     assert response.status_code == 201
     body = response.get_json()
-    assert set(body) == {"record_id", "visitor_id", "token", "expires_at", "policy_version", "choices", "replayed"}
+    assert set(body) == {"record_id", "visitor_id", "token", "expires_at", "policy_version", "choices", "replayed",
+                         "regime", "region"}
     assert body["replayed"] is False
     assert body["choices"] == {"necessary": True, "preferences": False, "analytics": True, "marketing": False}
     assert response.headers["Access-Control-Allow-Origin"] == DEMO_ORIGIN
@@ -59,7 +60,7 @@ def test_refusal_uses_the_shorter_lifetime(app, client, demo, consent_body):
 def test_token_keeps_the_visitor_and_no_token_means_a_new_visitor(client, demo, consent_body):
     first = post(client, consent_body()).get_json()
     again = post(client, consent_body(token=first["token"], method="accept_all",
-                                      choices=dict.fromkeys(demo.categories, True))).get_json()
+                                      choices=dict.fromkeys(demo.regime_categories("opt-in"), True))).get_json()
     assert again["visitor_id"] == first["visitor_id"]
     stranger = post(client, consent_body()).get_json()
     assert stranger["visitor_id"] != first["visitor_id"]
@@ -82,14 +83,15 @@ def test_client_record_id_is_idempotent(app, client, demo, consent_body):
     with app.app_context():  # the replay wrote no second visitor key either
         assert db.session.execute(sa.select(sa.func.count()).select_from(VisitorKey)).scalar() == 1
     changed = post(client, consent_body(client_record_id="offline-queue-0001", method="reject_all",
-                                        choices={c: c == "necessary" for c in demo.categories}))
+                                        choices={c: c == "necessary" for c in demo.regime_categories("opt-in")}))
     assert changed.status_code == 409
     assert changed.get_json()["error"]["code"] == "client_record_id_conflict"
     assert count_records(app) == 1
 
 
 def test_withdraw_needs_the_token_and_refuses_something(client, demo, consent_body):
-    accepted = post(client, consent_body(method="accept_all", choices=dict.fromkeys(demo.categories, True)))
+    everything = dict.fromkeys(demo.regime_categories("opt-in"), True)
+    accepted = post(client, consent_body(method="accept_all", choices=everything))
     token = accepted.get_json()["token"]
     withdrawn = post(client, consent_body(method="withdraw", token=token))
     assert withdrawn.status_code == 201
@@ -299,7 +301,7 @@ def test_a_client_record_id_is_no_password(app, client, demo, consent_body):
     """Issue #10, point 3: replaying a victim's client_record_id (it is in every export line) with the
     same choice, without a token or with the attacker's own, yields no token of the victim's."""
     victim = post(client, consent_body(client_record_id="victim-record-0001")).get_json()
-    accepted = consent_body(method="accept_all", choices=dict.fromkeys(demo.categories, True),
+    accepted = consent_body(method="accept_all", choices=dict.fromkeys(demo.regime_categories("opt-in"), True),
                             client_record_id="victim-record-0002", token=victim["token"])
     assert post(client, accepted).status_code == 201
     stolen = {key: value for key, value in accepted.items() if key != "token"}

@@ -27,7 +27,7 @@ def test_daily(app, client, records):
     assert body["interval"] == "day" and len(body["intervals"]) == 2
     monday, tuesday = body["intervals"]
     assert monday["start"] == "2025-03-03T00:00:00.000000Z" and monday["total"] == 3
-    assert monday["by_method"] == {"accept_all": 1, "reject_all": 0, "custom": 2, "withdraw": 0}
+    assert monday["by_method"] == {"accept_all": 1, "reject_all": 0, "custom": 2, "withdraw": 0, "gpc": 0}
     assert monday["opt_in_rate"] == {"analytics": 1.0, "marketing": 0.3333, "preferences": 0.3333}
     assert tuesday["total"] == 1 and tuesday["opt_in_rate"]["analytics"] == 0.0
 

@@ -37,7 +37,8 @@ def test_current_consent_is_written_through_to_redis(make_app, redis_url, consen
     hit, summary = cache.get("demo", recorded["visitor_id"])
     assert hit and summary["record_id"] == recorded["record_id"]
     # The cached value holds no personal data.
-    assert set(summary) == {"record_id", "policy_version", "choices", "method", "recorded_at", "expires_at"}
+    assert set(summary) == {"record_id", "policy_version", "choices", "method", "recorded_at", "expires_at",
+                            "regime", "regime_version"}
     body = client.get(f"/v1/sites/demo/visitors/{recorded['visitor_id']}/consent", headers=read_key(app)).get_json()
     assert body["record_id"] == recorded["record_id"] and body["status"] == "valid"
 

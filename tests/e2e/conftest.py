@@ -11,6 +11,7 @@ from __future__ import annotations
 import secrets
 import tomllib
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,8 +46,10 @@ class Demo:
             return [dict(row._mapping) for row in rows]
 
 
-@pytest.fixture(scope="session")
-def demo_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
+@contextmanager
+def running_demo(tmp: Any, extra_env: dict[str, str] | None = None,
+                 guard_options: dict[str, Any] | None = None) -> Iterator[Demo]:
+    """The service (with `extra_env`) and the demo shop (its guard with `guard_options`), running."""
     from flask_migrate import upgrade
 
     from consent_service.app import create_app
@@ -56,11 +59,11 @@ def demo_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     from examples.demo_shop import create_shop
     from examples.demo_shop.partner import create_partner
 
-    tmp = tmp_path_factory.mktemp("e2e-service")
     service_server, late_service = late_server()
     service_url = f"http://127.0.0.1:{service_server.port}"
     service_app = create_app(env={**SERVICE_ENV, "DATABASE_URL": f"sqlite:///{tmp / 'consent.sqlite3'}",
-                                  "REDIS_PREFIX": f"cs-e2e-{secrets.token_hex(3)}:", "PUBLIC_URL": service_url})
+                                  "REDIS_PREFIX": f"cs-e2e-{secrets.token_hex(3)}:", "PUBLIC_URL": service_url,
+                                  **(extra_env or {})})
     with service_app.app_context():
         upgrade()
     late_service.app = service_app
@@ -76,7 +79,8 @@ def demo_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     with service_app.app_context():
         sync_declarations(db.session, [parse_declaration(raw, "demo.toml (e2e)")])
     # The shop gets the service's URL and nothing else: public keys come from its JWKS.
-    shop_app = create_shop(service_url=service_url, site_id="demo", partner_url=partner_url)
+    shop_app = create_shop(service_url=service_url, site_id="demo", guard_options=guard_options,
+                           partner_url=partner_url)
     late.app = shop_app
     try:
         yield Demo(service_url, shop_url, partner_url, service_app, shop_app)
@@ -87,6 +91,12 @@ def demo_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
         service_server.stop()
         with service_app.app_context():
             db.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def demo_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
+    with running_demo(tmp_path_factory.mktemp("e2e-service")) as demo:
+        yield demo
 
 
 @pytest.fixture

@@ -458,8 +458,14 @@ def test_the_background_thread_refreshes(fake_service: FakeService) -> None:
     try:
         set_cookies(guard)  # the first request starts the refresher in this process
         fake_service.config = {**fake_service.config, "policy_version": 9}
+        # Both documents are asked again (the first ask, at construction, sent no ETag); the refresh
+        # asks for them one after the other, so wait for the second too rather than race it.
+        def refreshed() -> bool:
+            return (guard.rules.policy_version == 9 and len(fake_service.asked("config")) > 1
+                    and len(fake_service.asked("jwks.json")) > 1)
+
         deadline = time.monotonic() + 5
-        while guard.rules.policy_version != 9 and time.monotonic() < deadline:
+        while not refreshed() and time.monotonic() < deadline:
             time.sleep(0.02)
         assert guard.rules.policy_version == 9
         assert any(fake_service.asked("config")) and any(fake_service.asked("jwks.json"))

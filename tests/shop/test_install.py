@@ -16,7 +16,9 @@ from consent_service.banner.bundle import MODULES
 from tests.support import ROOT
 
 SERVER_STACK = ("flask", "flask_sqlalchemy", "flask_smorest", "flask_limiter", "flask_migrate", "werkzeug",
-                "sqlalchemy", "marshmallow", "redis", "psycopg", "alembic", "gunicorn")
+                "sqlalchemy", "marshmallow", "redis", "psycopg", "alembic", "gunicorn",
+                # the frameworks a shop may run on: their helpers are imported by name, never by the package
+                "django", "starlette", "fastapi", "uvicorn", "asgiref", "httpx")
 SETUPTOOLS_WARNINGS = ("would be ignored", "SetuptoolsDeprecationWarning", "_DeprecatedInstaller",
                        "BuildBackendWarning", "InformationOnly")
 LOADED = """
@@ -38,8 +40,11 @@ def test_importing_the_shop_side_loads_no_server_module():
     ours = {name for name in loaded if name.startswith("consent_service.")}
     assert ours <= {"consent_service.shop", "consent_service.shop.guard", "consent_service.shop.client",
                     "consent_service.shop.cookie_rules", "consent_service.shop.remote", "consent_service.shop.keys",
-                    "consent_service.shop.set_cookie", "consent_service.decision", "consent_service.tokens",
-                    "consent_service.cookie_patterns", "consent_service.times"}, ours
+                    "consent_service.shop.set_cookie", "consent_service.shop.frameworks",
+                    "consent_service.shop.asgi", "consent_service.decision", "consent_service.tokens",
+                    "consent_service.cookie_patterns", "consent_service.times",
+                    # Pure standard library: the consent models and where a visitor is.
+                    "consent_service.regimes", "consent_service.regions"}, ours
 
 
 NO_SECRET = """

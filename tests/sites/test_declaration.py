@@ -22,7 +22,8 @@ def write(tmp_path, name, text):
 def test_demo_declaration_is_complete():
     declaration = load_site_file(DEMO_TOML)
     notice = declaration.notice
-    assert [c["id"] for c in notice["categories"]] == ["necessary", "preferences", "analytics", "marketing"]
+    assert [c["id"] for c in notice["categories"]] == ["necessary", "preferences", "analytics", "marketing",
+                                                       "cross_border_transfer", "third_party_sharing"]
     assert set(notice["texts"]) == {"en", "zh-CN"}
     assert declaration.settings["accept_lifetime_days"] == 365
     assert declaration.settings["refuse_lifetime_days"] == 182
@@ -143,3 +144,59 @@ def test_sync_is_all_or_nothing(app, tmp_path):
         assert db.session.execute(sa.select(sa.func.count()).select_from(Site)).scalar() == 0
     duplicate = app.test_cli_runner().invoke(main, ["sites", "sync", str(other), str(other)])
     assert duplicate.exit_code != 0 and "also declared" in duplicate.output
+
+
+@pytest.mark.parametrize("old,new,code,expected", [
+    ('US-CA = "us-opt-out"', 'US-CA = "ccpa"', "unknown_regime", "regimes.regions.US-CA: 'ccpa' is not one of"),
+    ('default = "opt-in"', 'default = "gdpr"', "unknown_regime", "regimes.default: 'gdpr'"),
+    ('GB = "uk"', 'gb = "uk"', "invalid_region", "'gb' is not an ISO 3166-1 country"),
+    ('GB = "uk"', 'UK-LONDON = "uk"', "invalid_region", "'UK-LONDON'"),
+    ('regimes = ["china"]', 'regimes = ["prc"]', "unknown_regime", "categories.cross_border_transfer.regimes"),
+    ('[categories.cross_border_transfer]\nseparate = true', '[categories.cross_border_transfer]\nseparate = true\n'
+     'required = true', "invalid_site_file", "only 'necessary' may be required"),
+    ('privacy_choices = "Your privacy choices"\n', '', "regime_texts_missing",
+     "texts.en.regimes.us-opt-out lacks privacy_choices"),
+    ('separate_title = "单独同意（每一项都需要您单独同意）"\n', '', "regime_texts_missing",
+     "texts.zh-CN.regimes.china lacks separate_title"),
+    ('[texts.en.regimes.uk]', '[texts.en.regimes.britain]', "unknown_regime", "texts.en.regimes: 'britain'"),
+])
+def test_bad_regimes_have_stable_codes(tmp_path, old, new, code, expected):
+    text = DEMO_TOML.read_text(encoding="utf-8")
+    assert old in text
+    with pytest.raises(SiteFileError) as error:
+        load_site_file(write(tmp_path, "bad.toml", text.replace(old, new, 1)))
+    assert error.value.code == code and expected in str(error.value), str(error.value)
+
+
+def test_a_site_without_regimes_keeps_its_policy_hash(tmp_path):
+    """Regimes added nothing to a notice that does not use them: syncing an older file publishes nothing."""
+    text = DEMO_TOML.read_text(encoding="utf-8")
+    start, end = text.index("[regimes]"), text.index("[categories.necessary]")
+    bare = load_site_file(write(tmp_path, "bare.toml", text[:start] + text[end:]))
+    assert bare.settings["regimes"] == {"default": "opt-in", "regions": {}}
+    assert "separate" not in bare.notice["categories"][0] and "regimes" not in bare.notice["categories"][0]
+
+
+def test_moving_a_region_publishes_nothing_and_regime_texts_version_only_their_regime(app, tmp_path):
+    run_cli(app, "sites", "sync", str(DEMO_TOML))
+    text = DEMO_TOML.read_text(encoding="utf-8")
+    moved = write(tmp_path, "moved.toml", text.replace('GB = "uk"', 'GB = "opt-in"'))
+    assert "unchanged at policy version 1 (settings updated)" in run_cli(app, "sites", "sync", str(moved)).output
+    china = write(tmp_path, "china.toml", moved.read_text(encoding="utf-8").replace(
+        "单独同意（每一项都需要您单独同意）", "单独同意"))
+    assert "published policy version 2" in run_cli(app, "sites", "sync", str(china)).output
+    shared = write(tmp_path, "shared.toml", china.read_text(encoding="utf-8").replace("Reject all", "Refuse all"))
+    assert "published policy version 3" in run_cli(app, "sites", "sync", str(shared)).output
+    with app.app_context():
+        assert db.session.get(PolicyVersion, ("demo", 2)).regime_versions == {
+            "opt-in": 1, "uk": 1, "us-opt-out": 1, "china": 2, "notice": 1}
+        # A shared text (English "Reject all") is shown in every regime; the us-opt-out override of
+        # the description does not hide the button.
+        assert db.session.get(PolicyVersion, ("demo", 3)).regime_versions == dict.fromkeys(
+            ["opt-in", "uk", "us-opt-out", "china", "notice"], 3)
+
+
+def test_cli_names_the_code(app, tmp_path):
+    text = DEMO_TOML.read_text(encoding="utf-8").replace('CN = "china"', 'CN = "pipl"')
+    result = app.test_cli_runner().invoke(main, ["sites", "sync", str(write(tmp_path, "bad.toml", text))])
+    assert result.exit_code != 0 and "[unknown_regime]" in result.output

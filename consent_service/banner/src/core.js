@@ -7,11 +7,16 @@ var d = document, w = window, nav = navigator,
   // Categories a Global Privacy Control signal refuses: the ones feeding advertising signals.
   gpcRefuses = nav.globalPrivacyControl === true
     ? C.categories.filter(c => !c.required && c.consent_mode.some(s => s.startsWith('ad_'))).map(c => c.id) : [],
+  // What the visitor's regime lets run before a choice (none in opt-in ones), less what GPC refuses.
+  pre = C.regime.before.filter(c => !gpcRefuses.includes(c)),
   me = d.currentScript,
   nonce = (me && me.nonce) || (d.querySelector('script[nonce]') || {}).nonce || '',
   prefix = 'consent:' + C.site + ':',
   /* The banner's run-time state: everything that changes after start is a field of S.
-     granted    granted category ids once a choice is known, else null (written only by apply())
+     granted    granted category ids once a choice is known, else null (written only by apply());
+                before that, has() answers with the regime's `pre`
+     first      the first layer of an opt-out regime (opt-out.js), else showBanner is
+     extra      an extra part of the first layer (separate.js), sep its ticked separate purposes
      listeners  consent.on('change') callbacks (api.js adds and removes them, apply() calls them)
      onApply    called by apply() before every applied choice, changed or not; ui.js sets it to
                 close the open views, so the state machine needs nothing from the views
@@ -51,5 +56,5 @@ function normalize(granted) {
 }
 
 function has(category) {
-  return required.includes(category) || !!S.granted && S.granted.includes(category);
+  return required.includes(category) || (S.granted || pre).includes(category);
 }

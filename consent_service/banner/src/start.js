@@ -11,13 +11,13 @@ function addStyles() {
 
 async function start() {
   var granted = await known();
-  granted ? apply(granted) : showBanner();
+  granted ? apply(granted) : (pre.length && release(), (S.first || showBanner)());
   d.readyState == 'loading' && d.addEventListener('DOMContentLoaded', () => S.granted && release());
   flush();
 }
 
 addStyles();
-consentMode('default', required);
+consentMode('default', ids.filter(has));
 d.addEventListener('click', e => {
   if (e.target.closest && e.target.closest('[data-consent-settings]')) {
     e.preventDefault();

@@ -38,7 +38,8 @@ async function known() {
     if (last.at + days * 864e5 > Date.now()) return ids.filter(c => last.b.choices[c]);
   }
   p = await claims();
-  return p && p.pv == C.policy_version && Array.isArray(p.g) ? p.g : null;
+  // A choice made under another regime (the visitor moved) is asked again.
+  return p && p.pv == C.policy_version && (p.rg || 'opt-in') == C.regime.id && Array.isArray(p.g) ? p.g : null;
 }
 
 async function sync() {

@@ -17,7 +17,10 @@ function button(text, onclick, cls) {
   return h('button', { type: 'button', className: cls || 'cc-btn', '@click': onclick }, [text]);
 }
 
-function accept() { choose(ids.filter(c => !gpcRefuses.includes(c)), gpcRefuses.length ? 'custom' : 'accept_all'); }
+function accept(g) {
+  g = ids.filter(c => !gpcRefuses.includes(c));
+  choose(S.sep ? S.sep(g) : g, gpcRefuses.length ? 'custom' : 'accept_all');
+}
 function reject() { choose([], 'reject_all'); }
 
 /* Accept, reject and customize: same element, same class, same size; none is preselected. */
@@ -31,7 +34,7 @@ function policyLink() {
 }
 
 function gpcNotice() {
-  return gpcRefuses.length > 0 && h('p', { className: 'cc-gpc' }, [T.gpc_notice]);
+  return gpcRefuses.length > 0 && h('p', { className: 'cc-gpc' }, [T.gpc_honoured || T.gpc_notice]);
 }
 
 /* The first layer is a non-modal dialog: it takes the focus as it appears only when nothing on the
@@ -51,6 +54,7 @@ function showBanner() {
     h('h2', { id: 'cc-t' }, [T.title]),
     h('p', { id: 'cc-d' }, [T.description]),
     gpcNotice(),
+    S.extra && S.extra(),
     policyLink(),
     choiceButtons(button(T.customize, () => openPreferences())),
   ]);

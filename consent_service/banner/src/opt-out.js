@@ -1,0 +1,17 @@
+/* Opt-out regimes (us-opt-out, notice): nothing blocks the page. The first layer is a notice with a
+   "Your privacy choices" entry that opens the preferences; the regime's categories already run (pre).
+   Where GPC is an opt-out (C.regime.gpc) the signal is recorded as the visitor's choice, refusing
+   advertising, and where the law asks (gpc_display: California) the notice says it was honoured.
+   Only the regimes that need it get this module (bundle.py). */
+S.first = () => {
+  var honoured = gpcRefuses.length > 0 && C.regime.gpc;
+  honoured && choose(pre, 'gpc');
+  S.bar = h('div', { className: 'cc cc-b', role: 'region', lang, 'aria-label': T.privacy_choices }, [
+    h('p', { id: 'cc-d' }, [T.description]),
+    honoured && C.regime.gpc_display && h('p', { className: 'cc-gpc', id: 'cc-h' }, [T.gpc_honoured]),
+    policyLink(),
+    h('div', { className: 'cc-row' }, [button(T.privacy_choices, () => openPreferences()), button(T.close, closeAll)]),
+  ]);
+  d.body.prepend(S.bar);
+  performance.mark && performance.mark('consent:shown');
+};
