@@ -9,8 +9,9 @@ pixel, which the banner runs only once their category is granted.
 
 The cases a cookie scanner has to find (docs/scanner.md scans this shop): a product video embedded
 from a third party on another loopback origin (examples/demo_shop/partner.py) that sets its own
-cookie, held back until advertising is allowed; a `wishlist` preference cookie set only when the
-visitor clicks "Add to wishlist"; a `recently_viewed` localStorage key written by a held-back script;
+cookie (the ad network's `ad_id`), held back until advertising is allowed; a `saved` preference
+cookie set only when the visitor clicks "Add to wishlist"; an `ad_id` localStorage key written by
+the held-back pixel script;
 and one page, /deals, where an analytics tag was pasted without being held back: the only page
 that breaks the declarations, on purpose.
 
@@ -96,10 +97,10 @@ def create_shop(*, service_url: str, site_id: str = "demo", secret_key: str | No
     @shop.before_request
     def prepare() -> None:
         g.nonce = secrets.token_urlsafe(16)
-        g.lang = pick_language(request.cookies.get("lang"), request.accept_languages.values())
+        g.lang = pick_language(session.get("lang"), request.accept_languages.values())
         g.texts = TEXTS[g.lang]
         g.cart = _parse_cart(request.cookies.get("cart"))
-        g.wishlist = [slug for slug in (request.cookies.get("wishlist") or "").split("~") if slug in PRODUCTS]
+        g.wishlist = [slug for slug in (request.cookies.get("saved") or "").split("~") if slug in PRODUCTS]
         g.partner = partner_origin(partner_url, request.host.rsplit(":", 1)[0]) if partner_url else None
         g.csrf_token = request.cookies.get("csrf_token") or secrets.token_urlsafe(24)
         chosen = request.args.get("currency")
@@ -170,19 +171,19 @@ def create_shop(*, service_url: str, site_id: str = "demo", secret_key: str | No
         slug = posted_product()
         wishlist = [*(item for item in g.wishlist if item != slug), slug][-len(PRODUCTS):]
         response = redirect(url_for("product", slug=slug), code=303)
-        response.set_cookie("wishlist", "~".join(wishlist), max_age=YEAR, samesite="Lax", secure=request.is_secure)
+        response.set_cookie("saved", "~".join(wishlist), max_age=YEAR, samesite="Lax", secure=request.is_secure)
         return response
 
     @shop.post("/language")
     def set_language() -> Response:
-        """The visitor's own choice of language, kept in the necessary `lang` cookie; back to the page."""
+        """The visitor's own choice of language, kept in the shop's session (a necessary cookie, declared
+        as keeping it: a cookie of its own would cost the banner bytes); back to the page."""
         check_csrf()
         chosen = request.form.get("lang", "")
         if chosen not in LANGUAGES:
             abort(400, "unknown language")
-        response = redirect(_local_path(request.form.get("next", "/")), code=303)
-        response.set_cookie("lang", chosen, max_age=YEAR, samesite="Lax", secure=request.is_secure)
-        return response
+        session["lang"] = chosen
+        return redirect(_local_path(request.form.get("next", "/")), code=303)
 
     @shop.get("/deals")
     def deals() -> str:
@@ -249,7 +250,7 @@ def create_shop(*, service_url: str, site_id: str = "demo", secret_key: str | No
             response.headers["Referrer-Policy"] = "strict-origin-when-cross-origin"
         return response
 
-    options = {"undeclared": "block", "necessary_cookies": ("session", "cart", "csrf_token", "lang"),
+    options = {"undeclared": "block", "necessary_cookies": ("session", "cart", "csrf_token"),
                **(guard_options or {})}
     shop.wsgi_app = ConsentGuard(shop.wsgi_app, site_id=site_id, service_url=service_url, **options)
     return shop

@@ -1,9 +1,9 @@
 """The demo shop's third party: a small server on another loopback origin, standing for the companies
 whose code a real shop embeds. It serves
 
-- `/video/<slug>`: a product video player, embedded by the product pages in an iframe that the banner
-  holds back until advertising is allowed. The player sets its own cookie, `vid_uid`, on its own host
-  (a third-party cookie, `SameSite=None; Secure`, as a real video host does);
+- `/video/<slug>`: the ad network's product video player, embedded by some product pages in an
+  iframe that the banner holds back until advertising is allowed. The player sets the network's
+  `ad_id` on its own host (a third-party cookie, `SameSite=None; Secure`, as a real video host does);
 - `/analytics.js`: an analytics tag that writes Google Analytics' one-day `_gid` on the page's host
   (a cookie the demo's declaration does not list). Only the shop's deals page loads it, with a
   snippet pasted without `data-consent`: at once, before any choice and after "Reject all", the
@@ -64,8 +64,8 @@ def create_partner() -> Flask:
         if not SLUG.fullmatch(slug):
             abort(404)
         response = Response(render_template_string(_PLAYER, slug=slug), mimetype="text/html")
-        value = request.cookies.get("vid_uid") or secrets.token_hex(8)
-        response.set_cookie("vid_uid", value, max_age=VIDEO_DAYS * 86400, secure=True, samesite="None")
+        value = request.cookies.get("ad_id") or secrets.token_hex(8)
+        response.set_cookie("ad_id", value, max_age=VIDEO_DAYS * 86400, secure=True, samesite="None")
         response.headers["Cache-Control"] = "no-store"
         return response
 

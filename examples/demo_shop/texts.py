@@ -1,7 +1,7 @@
 """The demo shop's words in its two languages, and which one a visitor gets.
 
-The language is the visitor's own choice when they made one (the `lang` cookie, set by the switch in
-the page header: a necessary cookie, since it remembers a setting the visitor asked for), else the
+The language is the visitor's own choice when they made one (the switch in the page header keeps it
+in the shop's session cookie: necessary, since it remembers a setting the visitor asked for), else the
 first of the browser's languages (Accept-Language, by quality) that the shop speaks, else English.
 Texts are plain strings: the templates insert them with Jinja's autoescaping, never as HTML.
 """
@@ -24,14 +24,14 @@ TEXTS: dict[str, dict[str, str]] = {
         "cookie_settings": "Cookie settings", "privacy_policy": "Privacy policy",
         "server_consent": "Server-side consent: {status}; allowed: {granted}.",
         "gpc_sent": "Your browser sent a Global Privacy Control signal.",
-        "catalogue_title": "Software for developers", "recently_viewed": "Recently viewed",
+        "catalogue_title": "Software for developers",
         "quantity": "Quantity", "add_to_cart": "Add to cart", "add_to_wishlist": "Add to wishlist",
         "on_wishlist": "On your wishlist.",
         "wishlist_needs_preferences": "Your wishlist is kept in a preference cookie: allow preferences under "
                                       "“Cookie settings” to keep one.",
         "product_tour": "Product tour", "product_tour_video": "Product tour video",
-        "video_note": "The video is hosted by Demo Video, which sets its own advertising cookie: it plays once "
-                      "you allow advertising under “Cookie settings”.",
+        "video_note": "The video plays in Demo Ad Network's player, which sets its own advertising cookie: it "
+                      "plays once you allow advertising under “Cookie settings”.",
         "cart_title": "Your cart", "cart_empty": "Your cart is empty.", "product": "Product", "price": "Price",
         "deals_title": "This week's deals",
         "sign_in_title": "Sign in", "signed_in": "You are signed in as {user}.", "sign_out": "Sign out",
@@ -50,12 +50,13 @@ TEXTS: dict[str, dict[str, str]] = {
         "cookie_settings": "Cookie 设置", "privacy_policy": "隐私政策",
         "server_consent": "服务器端同意状态：{status}；已允许：{granted}。",
         "gpc_sent": "您的浏览器发送了全球隐私控制（GPC）信号。",
-        "catalogue_title": "面向开发者的软件", "recently_viewed": "最近浏览",
+        "catalogue_title": "面向开发者的软件",
         "quantity": "数量", "add_to_cart": "加入购物车", "add_to_wishlist": "加入心愿单",
         "on_wishlist": "已在您的心愿单中。",
         "wishlist_needs_preferences": "心愿单保存在偏好 Cookie 中：请在“Cookie 设置”中允许偏好 Cookie 以保留心愿单。",
         "product_tour": "产品导览", "product_tour_video": "产品导览视频",
-        "video_note": "该视频由 Demo Video 托管，它会设置自己的广告 Cookie：在“Cookie 设置”中允许广告后即可播放。",
+        "video_note": "该视频在 Demo Ad Network 的播放器中播放，它会设置自己的广告 Cookie："
+                      "在“Cookie 设置”中允许广告后即可播放。",
         "cart_title": "您的购物车", "cart_empty": "您的购物车是空的。", "product": "商品", "price": "价格",
         "deals_title": "本周优惠",
         "sign_in_title": "登录", "signed_in": "您已登录：{user}。", "sign_out": "退出登录",

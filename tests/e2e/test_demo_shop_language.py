@@ -1,6 +1,6 @@
 """The demo shop speaks the visitor's language (issue 14): a browser set to Chinese gets a Chinese shop
 and a Chinese banner under <html lang="zh-CN">, an English one gets English, and the switch in the
-header keeps the visitor's own choice in the necessary `lang` cookie."""
+header keeps the visitor's own choice in the shop's session (a necessary cookie)."""
 
 from __future__ import annotations
 
@@ -47,7 +47,6 @@ def test_the_shop_and_its_banner_follow_the_browsers_language(browser, demo, loc
         assert banner.get_by_role("button", name=accept).count() == 1
         assert banner.get_by_role("button", name=reject).count() == 1
         assert page.evaluate("consent.get().language") == lang
-        assert "lang" not in {c["name"] for c in context.cookies()}, "no cookie until the visitor chooses"
     finally:
         context.close()
 
@@ -62,8 +61,6 @@ def test_the_switch_keeps_the_visitors_choice_over_the_browsers(browser, demo):
         page.locator(BANNER).wait_for()
         assert page.locator("html").get_attribute("lang") == "en"
         assert page.locator(BANNER).get_by_role("button", name="Accept all").count() == 1
-        lang = next(c for c in context.cookies() if c["name"] == "lang")
-        assert lang["value"] == "en" and lang["sameSite"] == "Lax"
         # Kept on the next page, before any consent: a necessary cookie the guard lets through.
         page.goto(demo.shop_url + "/cart")
         assert page.locator("html").get_attribute("lang") == "en"

@@ -32,7 +32,7 @@ def test_demo_declaration_is_complete():
 
 @pytest.mark.parametrize("old,new,expected", [
     ('id = "demo"', 'id = "Demo Shop"', "site.id: must be a lowercase slug"),
-    ('category = "marketing"', 'category = "adverts"', "cookies[10].category 'adverts' is not declared"),
+    ('category = "marketing"', 'category = "adverts"', "cookies[8].category 'adverts' is not declared"),
     ('consent_mode = ["analytics_storage"]', 'consent_mode = ["tracking"]',
      "categories.analytics.value.consent_mode[0]"),
     ('accept_lifetime_days = 365', 'accept_lifetime_days = "a year"', "site.accept_lifetime_days"),
@@ -69,8 +69,7 @@ def test_scan_settings_are_settings_not_notice(tmp_path):
     assert declaration.settings["scan"] == {
         "start_urls": ["http://127.0.0.1:8000/"], "max_pages": 20,
         "interactions": [{"page": "/products/*", "click": "form[action='/wishlist'] button[type=submit]"},
-                         {"page": "/products/*", "click": "form[action='/cart'] button[type=submit]"},
-                         {"page": "/", "click": "form[action='/language'] button[type=submit]"}]}
+                         {"page": "/products/*", "click": "form[action='/cart'] button[type=submit]"}]}
     assert "scan" not in declaration.notice
     text = DEMO_TOML.read_text(encoding="utf-8")
     changed = load_site_file(write(tmp_path, "scan.toml", text.replace("max_pages = 20", "max_pages = 50")
