@@ -6,7 +6,9 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PORT      ?= 5000
 DEMO_PORT ?= 8000
-DEMO      := PORT=$(PORT) DEMO_PORT=$(DEMO_PORT) $(BIN)/python -m examples.run_demo
+# The demo shop's third party (its video player and analytics tag), started and stopped with the shop.
+DEMO_PARTNER_PORT ?= 8001
+DEMO      := PORT=$(PORT) DEMO_PORT=$(DEMO_PORT) DEMO_PARTNER_PORT=$(DEMO_PARTNER_PORT) $(BIN)/python -m examples.run_demo
 
 .PHONY: install run run-service run-shop test test-fast lint bench soak browser load-tools clean
 

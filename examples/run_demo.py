@@ -6,10 +6,13 @@
     python -m examples.run_demo shop       # the shop alone (make run-shop)
 
 The service listens on 127.0.0.1:$PORT (default 5000), the shop on 127.0.0.1:$DEMO_PORT (default
-8000). Before the service starts, the database is migrated and sites/demo.toml is synced with its
-loopback origins and privacy link moved to the shop's port, so any pair of ports works without
-editing the file (a new privacy link is something visitors are shown, so a change of port
-publishes a new policy version; harmless for a demo).
+8000), and the shop's third party (the video player and analytics tag of
+examples/demo_shop/partner.py, started and stopped with the shop) on 127.0.0.1:$DEMO_PARTNER_PORT
+(default 8001), which the shop's pages address as http://localhost:$DEMO_PARTNER_PORT: another site
+with its own cookies, as a real embed is. Before the service starts, the database is migrated and
+sites/demo.toml is synced with its loopback origins and privacy link moved to the shop's port, so
+any pair of ports works without editing the file (a new privacy link is something visitors are
+shown, so a change of port publishes a new policy version; harmless for a demo).
 
 Each server runs under gunicorn as a child process. Ctrl-C (or SIGTERM) stops what this launcher
 started; when one of the two exits, the other keeps running, so "the service is down, the banner
@@ -101,9 +104,9 @@ def prepare_service(shop_port: int) -> list[str]:
     return [f"{result.summary()}; origins {origins}" for result in results]
 
 
-def _gunicorn(app: str, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
+def _gunicorn(app: str, port: int, env: dict[str, str], workers: int = 2) -> subprocess.Popen[bytes]:
     command = [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn_conf.py"), "--bind", f"127.0.0.1:{port}",
-               "--workers", "2", "--graceful-timeout", "5", app]
+               "--workers", str(workers), "--graceful-timeout", "5", app]
     if _has_control_socket():
         command[-1:-1] = ["--no-control-socket"]  # two masters would fight over the default socket
     return subprocess.Popen(command, cwd=ROOT, env=env)  # noqa: S603 (our own fixed command)
@@ -167,8 +170,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         port, shop_port = _port("PORT", 5000), _port("DEMO_PORT", REFERENCE_SHOP_PORT)
+        partner_port = _port("DEMO_PARTNER_PORT", REFERENCE_SHOP_PORT + 1)
         if port == shop_port:
             raise ValueError(f"PORT and DEMO_PORT must differ (both are {port})")
+        if mode != "service" and partner_port in (port, shop_port):
+            raise ValueError(f"DEMO_PARTNER_PORT must differ from PORT and DEMO_PORT ({partner_port})")
         instance = Path(os.environ.get("CONSENT_INSTANCE_PATH") or service_instance_path()).resolve()
         # Resolve the secrets once here, so a development secret is generated before any child
         # starts and every process reads the same one.
@@ -182,10 +188,13 @@ def main(argv: list[str] | None = None) -> int:
 
     service_url = f"http://127.0.0.1:{port}"
     shop_url = f"http://127.0.0.1:{shop_port}"
+    partner_url = f"http://127.0.0.1:{partner_port}"
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "CONSENT_INSTANCE_PATH": str(instance)}
     shop_env = {name: value for name, value in env.items() if name not in SERVICE_ONLY}
-    shop_env.update(CONSENT_SERVICE_URL=service_url, DEMO_SHOP_SECRET_KEY=secrets.token_urlsafe(32))
-    names = {"consent service": ("service", service_url), "demo shop": ("shop", shop_url)}
+    shop_env.update(CONSENT_SERVICE_URL=service_url, DEMO_SHOP_SECRET_KEY=secrets.token_urlsafe(32),
+                    DEMO_PARTNER_URL=partner_url)
+    names = {"consent service": ("service", service_url), "demo shop": ("shop", shop_url),
+             "demo partner": ("shop", f"http://localhost:{partner_port}")}
     running: dict[str, subprocess.Popen[bytes]] = {}
     started: dict[str, subprocess.Popen[bytes]] = {}
     stopping = False
@@ -202,11 +211,16 @@ def main(argv: list[str] | None = None) -> int:
                 print("the consent service did not start; see its output above", file=sys.stderr)
                 return 1
         if mode != "service":
+            started["demo partner"] = _gunicorn("examples.demo_shop.partner:create_partner()", partner_port,
+                                                shop_env, workers=1)
             # The shop's guard fetches the demo site's declarations from the service (and keeps
             # only the necessary cookies while it cannot).
             started["demo shop"] = _gunicorn("examples.demo_shop:create_shop_from_env()", shop_port, shop_env)
             if not _wait_until_up(shop_url + "/", started["demo shop"]):
                 print("the demo shop did not start; see its output above", file=sys.stderr)
+                return 1
+            if not _wait_until_up(partner_url + "/analytics.js", started["demo partner"]):
+                print("the demo shop's partner did not start; see its output above", file=sys.stderr)
                 return 1
         running.update(started)
         lines = [f"  {name.capitalize():<16} {names[name][1]:<24} pid {process.pid}"
@@ -221,9 +235,11 @@ def main(argv: list[str] | None = None) -> int:
                 if process.poll() is None:
                     continue
                 del running[name]
-                other = next(iter(running), None)
+                other = next((n for n in running if n != "demo partner"), None)
                 message = f"the {name} stopped (exit status {process.returncode})"
-                if other:
+                if name == "demo partner":
+                    message += "; the shop's pages go on without their video and analytics tag."
+                elif other:
                     again = f"PORT={port} DEMO_PORT={shop_port} make run-{names[name][0]}"
                     message += (f"; the {other} keeps running. Start the {name} again with `{again}`"
                                 + (", and the banner sends the choices it kept meanwhile."

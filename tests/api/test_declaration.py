@@ -75,7 +75,7 @@ def test_languages_fall_back_like_the_banner(client: Any, demo: Any, lang: str, 
 def test_simplified_chinese(client: Any, demo: Any) -> None:
     body = client.get(URL + "?lang=zh-CN").get_json()
     assert body["categories"][0]["title"] == "必要" and body["labels"]["change"] == "更改您的选择"
-    assert body["categories"][0]["cookies"][0]["purpose"] == "保持您的登录状态。"
+    assert body["categories"][0]["cookies"][0]["purpose"] == "保持您的登录状态并记住您选择的语言。"
     page = client.get(URL + "?lang=zh-CN&format=html").get_data(as_text=True)
     assert '<div lang="zh-CN">' in page and "<th>提供方</th>" in page
 
@@ -99,7 +99,7 @@ def test_html_by_parameter_or_accept_header(client: Any, demo: Any) -> None:
     fragment = Fragment(by_parameter.get_data(as_text=True))
     assert [tag for tag, _ in fragment.tags].count("section") == 4
     assert ("button", {"type": "button", "data-consent-settings": None}) in fragment.tags
-    assert "Keeps you signed in." in fragment.texts and "Always on" in fragment.texts
+    assert "Keeps you signed in and the language you chose." in fragment.texts and "Always on" in fragment.texts
 
 
 @pytest.mark.parametrize(("query", "code", "status"), [

@@ -34,7 +34,7 @@ def test_fills_the_declaration_and_follows_the_choice(page, pages, site):
     essential = declaration.locator("section").first.locator("table")
     assert essential.locator("th").all_inner_texts() == ["Cookie", "Provider", "Purpose", "Lifetime"]
     assert essential.locator("tbody tr").first.locator("td").all_inner_texts() == [
-        "session", "Demo Software Shop", "Keeps you signed in.", "session"]
+        "session", "Demo Software Shop", "Keeps you signed in and the language you chose.", "session"]
     assert "_ga_*" in declaration.locator("section").nth(2).inner_text()
 
     change = declaration.get_by_role("button", name="Change your choice")
@@ -70,7 +70,7 @@ def test_in_simplified_chinese(page, pages, site):
     assert declaration.locator("> div").get_attribute("lang") == "zh-CN"
     assert statuses(page)[0] == ["必要", "始终启用"] and statuses(page)[3] == ["广告", "未允许"]
     assert declaration.locator("th").first.inner_text() == "Cookie"
-    assert "保持您的登录状态。" in declaration.inner_text()
+    assert "保持您的登录状态并记住您选择的语言。" in declaration.inner_text()
     assert declaration.get_by_role("button", name="更改您的选择").count() == 1
 
 

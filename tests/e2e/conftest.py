@@ -1,8 +1,9 @@
 """End-to-end fixtures: the consent service and the demo shop on two origins, headless Chromium.
 
 The service runs on http://127.0.0.1:<port> (SQLite in a temp dir), the demo shop on
-http://localhost:<port>: another origin and another cookie jar. The demo site is declared as in
-sites/demo.toml, with the shop's test origin as its only origin.
+http://localhost:<port>: another origin and another cookie jar; the shop's third party (its video
+player and analytics tag, examples/demo_shop/partner.py) on http://127.0.0.2:<port>. The demo site is
+declared as in sites/demo.toml, with the shop's test origin as its only origin.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 import pytest
 
 from tests.support import DEMO_TOML
-from tests.support.browser import late_server
+from tests.support.browser import ServerThread, late_server
 
 SERVICE_ENV = {
     "SECRET_KEYS": "e2e-secret-newest-0123456789abcdef0123,e2e-secret-older-0123456789abcdef01234",
@@ -31,6 +32,7 @@ SERVICE_ENV = {
 class Demo:
     service_url: str
     shop_url: str
+    partner_url: str
     service_app: Any
     shop_app: Any
 
@@ -55,6 +57,7 @@ def running_demo(tmp: Any, extra_env: dict[str, str] | None = None,
     from consent_service.sites.declaration import parse_declaration
     from consent_service.sites.sync import sync_declarations
     from examples.demo_shop import create_shop
+    from examples.demo_shop.partner import create_partner
 
     service_server, late_service = late_server()
     service_url = f"http://127.0.0.1:{service_server.port}"
@@ -64,6 +67,8 @@ def running_demo(tmp: Any, extra_env: dict[str, str] | None = None,
     with service_app.app_context():
         upgrade()
     late_service.app = service_app
+    partner_server = ServerThread(create_partner(), host="127.0.0.2")
+    partner_url = f"http://127.0.0.2:{partner_server.port}"
     shop_server, late = late_server()
     shop_url = f"http://localhost:{shop_server.port}"
 
@@ -74,13 +79,15 @@ def running_demo(tmp: Any, extra_env: dict[str, str] | None = None,
     with service_app.app_context():
         sync_declarations(db.session, [parse_declaration(raw, "demo.toml (e2e)")])
     # The shop gets the service's URL and nothing else: public keys come from its JWKS.
-    shop_app = create_shop(service_url=service_url, site_id="demo", guard_options=guard_options)
+    shop_app = create_shop(service_url=service_url, site_id="demo", guard_options=guard_options,
+                           partner_url=partner_url)
     late.app = shop_app
     try:
-        yield Demo(service_url, shop_url, service_app, shop_app)
+        yield Demo(service_url, shop_url, partner_url, service_app, shop_app)
     finally:
         shop_app.wsgi_app.close()
         shop_server.stop()
+        partner_server.stop()
         service_server.stop()
         with service_app.app_context():
             db.engine.dispose()

@@ -52,7 +52,7 @@ def test_every_page_fits_a_phone_and_the_banner_is_on_screen(browser, demo, sign
             page.wait_for_url(demo.shop_url + "/")
             assert LONG_EMAIL in page.locator("header").inner_text()
         page.goto(demo.shop_url + "/products/build-cache")
-        page.locator("main form button").click()  # something in the cart, so /cart shows its table
+        page.get_by_role("button", name="Add to cart").click()  # something in the cart, so /cart shows its table
         for path in PAGES:
             page.goto(demo.shop_url + path)
             page.locator(BANNER).wait_for()

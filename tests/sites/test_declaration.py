@@ -32,7 +32,7 @@ def test_demo_declaration_is_complete():
 
 @pytest.mark.parametrize("old,new,expected", [
     ('id = "demo"', 'id = "Demo Shop"', "site.id: must be a lowercase slug"),
-    ('category = "marketing"', 'category = "adverts"', "cookies[7].category 'adverts' is not declared"),
+    ('category = "marketing"', 'category = "adverts"', "cookies[8].category 'adverts' is not declared"),
     ('consent_mode = ["analytics_storage"]', 'consent_mode = ["tracking"]',
      "categories.analytics.value.consent_mode[0]"),
     ('accept_lifetime_days = 365', 'accept_lifetime_days = "a year"', "site.accept_lifetime_days"),
@@ -68,13 +68,15 @@ def test_scan_settings_are_settings_not_notice(tmp_path):
     declaration = load_site_file(DEMO_TOML)
     assert declaration.settings["scan"] == {
         "start_urls": ["http://127.0.0.1:8000/"], "max_pages": 20,
-        "interactions": [{"page": "/products/*", "click": "form[action='/cart'] button[type=submit]"}]}
+        "interactions": [{"page": "/products/*", "click": "form[action='/wishlist'] button[type=submit]"},
+                         {"page": "/products/*", "click": "form[action='/cart'] button[type=submit]"}]}
     assert "scan" not in declaration.notice
     text = DEMO_TOML.read_text(encoding="utf-8")
     changed = load_site_file(write(tmp_path, "scan.toml", text.replace("max_pages = 20", "max_pages = 50")
                                    .replace('page = "/products/*", ', "")))
     assert changed.settings["scan"]["max_pages"] == 50
-    assert changed.settings["scan"]["interactions"] == [{"click": "form[action='/cart'] button[type=submit]"}]
+    assert changed.settings["scan"]["interactions"][:2] == [{"click": "form[action='/wishlist'] button[type=submit]"},
+                                                            {"click": "form[action='/cart'] button[type=submit]"}]
     assert changed.policy_hash == declaration.policy_hash
     start = text.index("[scan]")
     bare = load_site_file(write(tmp_path, "bare.toml", text[:start] + text[text.index("[categories.necessary]"):]))

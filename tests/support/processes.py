@@ -13,7 +13,7 @@ import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from tests.support import ROOT
+from tests.support import ROOT, free_port
 
 #: What would make a command use something else than its defaults on a newcomer's machine.
 CONFIG_VARIABLES = ("SECRET_KEYS", "SECRET_KEYS_FILE", "IP_PEPPER", "IP_PEPPER_FILE", "DATABASE_URL", "REDIS_URL",
@@ -40,9 +40,10 @@ def answers(url: str) -> bool:
 
 def make(target: str, port: int, shop_port: int, instance: Path, log: Path) -> "ProcessGroup":
     """`make <target> PORT=… DEMO_PORT=…` in the checkout, as a newcomer types it, with the venv that
-    runs these tests (the one `make test` made) and a private instance folder."""
+    runs these tests (the one `make test` made) and a private instance folder. The shop's third
+    party gets a free port too (its default, 8001, may be taken on a shared machine)."""
     command = ["make", "--no-print-directory", target, f"PORT={port}", f"DEMO_PORT={shop_port}",
-               f"VENV={Path(sys.prefix)}"]
+               f"DEMO_PARTNER_PORT={free_port()}", f"VENV={Path(sys.prefix)}"]
     return ProcessGroup(command, log, newcomer_env(instance))
 
 
