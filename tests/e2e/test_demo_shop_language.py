@@ -88,3 +88,24 @@ def test_the_switch_only_goes_back_to_a_page_of_the_shop(browser, demo):
         assert refused.status == 400
     finally:
         context.close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("locale", "purpose", "change"), [
+    ("zh-CN", "记住您购物车中的商品。", "更改您的选择"),
+    ("en-US", "Remembers the items in your cart.", "Change your choice"),
+])
+def test_the_privacy_page_shows_the_cookie_declaration_in_the_visitors_language(browser, demo, locale, purpose,
+                                                                               change):
+    """Issue 13: the demo's privacy page carries the service's cookie declaration, filled by the banner."""
+    context = browser.new_context(locale=locale)
+    page = context.new_page()
+    page.set_default_timeout(5000)
+    try:
+        page.goto(demo.shop_url + "/privacy")
+        declaration = page.locator("[data-consent-declaration]")
+        declaration.get_by_role("cell", name=purpose, exact=True).wait_for()
+        assert declaration.locator("tbody tr").count() >= 4
+        assert declaration.get_by_role("button", name=change).count() == 1
+    finally:
+        context.close()
