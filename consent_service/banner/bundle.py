@@ -63,17 +63,19 @@ _CONFIG_SLOT = "__CONSENT_CONFIG__"
 #: Configuration the banner never reads, left out of the script (it stays in /config): every byte
 #: is sent on every page view.
 NOT_INLINED = ("policy_hash", "jurisdictions")
-#: What a cookie declaration keeps in the script: enough to delete refused cookies. Providers,
-#: purposes and lifetimes, like the categories' descriptions, come with the cookie declaration
-#: (GET …/declaration) that the preferences view and a privacy page fetch when they need them.
+#: What a cookie declaration keeps in the script: enough to delete refused cookies, so only the
+#: cookies of categories a visitor can refuse (a required category's cookies are never deleted).
+#: Providers, purposes and lifetimes, like the categories' descriptions, come with the cookie
+#: declaration (GET …/declaration) that the preferences view and a privacy page fetch when they need them.
 INLINED_COOKIE_KEYS = ("name", "pattern", "category")
 
 
 def script_config(config: dict[str, Any]) -> dict[str, Any]:
     """The part of a site's configuration (the dict /config serves) that the script carries."""
     inlined = {key: value for key, value in config.items() if key not in NOT_INLINED}
+    required = {category["id"] for category in config["categories"] if category.get("required")}
     inlined["cookies"] = [{key: cookie[key] for key in INLINED_COOKIE_KEYS if key in cookie}
-                          for cookie in config["cookies"]]
+                          for cookie in config["cookies"] if cookie["category"] not in required]
     inlined["texts"] = {language: {**texts, "categories": {category: {"title": text["title"]}
                                                            for category, text in texts["categories"].items()}}
                         for language, texts in config["texts"].items()}
