@@ -235,6 +235,8 @@ def main(argv: list[str] | None = None) -> int:
                 if process.poll() is None:
                     continue
                 del running[name]
+                if name == "demo shop" and "demo partner" in running:  # it serves the shop's pages only
+                    _stop({"demo partner": running.pop("demo partner")})
                 other = next((n for n in running if n != "demo partner"), None)
                 message = f"the {name} stopped (exit status {process.returncode})"
                 if name == "demo partner":

@@ -8,6 +8,7 @@ import os
 import re
 import signal
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -157,7 +158,26 @@ def test_the_shop_keeps_running_while_the_service_is_down_and_the_banner_keeps_t
         page.goto(shop + "/cart")
         assert page.locator("#consent-status").get_attribute("data-status") == "valid"
         assert page.locator(BANNER).count() == 0
+
+        # The shop stops: its partner, which serves only the shop's pages, goes with it (and this launcher,
+        # whose service was stopped above, has nothing left to run).
+        partner = pid_of(both, "Demo partner")
+        os.kill(pid_of(both, "Demo shop"), signal.SIGTERM)
+        both.wait_for_output("the demo shop stopped")
+        deadline = time.monotonic() + 15
+        while _alive(partner) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not _alive(partner), "the partner server outlived the shop"
     finally:
         context.close()
         for group in groups:
             group.stop()
+
+
+def _alive(pid: int) -> bool:
+    """True while `pid` is a running process (a reaped or zombie one counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
