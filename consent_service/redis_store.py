@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
-import threading
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -58,7 +56,6 @@ class RedisStore:
         self._down_until = 0.0
         self.outage = OutageLog("redis", log)
         self.client: redis.Redis | None = None
-        self._local = threading.local()
         if url:
             # No client-side retries: a failed read falls back to the database at once.
             self.client = redis.Redis.from_url(
@@ -71,26 +68,13 @@ class RedisStore:
         return self.client is not None
 
     # -- commands that report the server they ran on ---------------------------------------------
-    def _connection(self) -> Any:
-        """This thread's connection, taken from the pool once and kept (in this process).
-
-        Taking a connection from redis-py's pool and giving it back for every command (its lock,
-        its health poll, its metrics) cost more CPU than the command itself, twice per recorded
-        choice. A kept connection holds no stale reply: every command reads its whole reply, and a
-        command that fails disconnects it (the next one connects afresh and learns the run_id)."""
-        connection = getattr(self._local, "connection", None)
-        if connection is None or connection.pid != os.getpid():
-            assert self.client is not None
-            connection = self.client.connection_pool.get_connection()  # never released: kept
-            self._local.connection = connection
-        return connection
-
     def _execute(self, command: Command) -> tuple[str, Any]:
-        """One command on this thread's connection, built from the run_id of the server that
-        connection reached: (that run_id, the reply)."""
-        connection = self._connection()
+        """One command on a pooled connection, built from the run_id of the server that connection
+        reached: (that run_id, the reply)."""
+        assert self.client is not None
+        pool = self.client.connection_pool
+        connection = pool.get_connection()  # connects (and so learns the run_id) if it must
         try:
-            connection.connect()  # a no-op while connected; after a failure, connects and learns the run_id
             run_id = getattr(connection, "run_id", UNKNOWN_RUN_ID)
             connection.send_command(*command(run_id))
             reply = connection.read_response()
@@ -99,6 +83,8 @@ class RedisStore:
         except BaseException:
             connection.disconnect()
             raise
+        finally:
+            pool.release(connection)
         return run_id, reply
 
     def _failed(self, error: redis.RedisError) -> None:
