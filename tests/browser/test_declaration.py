@@ -80,6 +80,7 @@ def test_only_pages_with_the_element_fetch_it(page, pages, site):
     page.goto(pages.shop(site))
     page.get_by_role("button", name="Reject all").click()
     page.locator(BANNER).wait_for(state="detached")
+    page.wait_for_load_state("networkidle")  # what the first page asked for is not the next page's doing
     asked = []
     page.on("request", lambda request: asked.append(request.url) if "/declaration" in request.url else None)
     page.goto(pages.shop(site))
