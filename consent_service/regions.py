@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -73,19 +73,21 @@ class RegionResolver:
         """The request headers an answer that depends on the region varies with."""
         return [name for name in (self.country_header, self.subdivision_header) if name]
 
+    def _read(self, header: Callable[[str], str | None]) -> str | None:
+        """The region from the trusted headers, `header(name)` reading one of them however the caller
+        holds them (one parse for every protocol)."""
+        if not self.country_header:
+            return None
+        return parse_region(header(self.country_header),
+                            header(self.subdivision_header) if self.subdivision_header else None)
+
     def from_headers(self, headers: Mapping[str, str]) -> str | None:
         """From a mapping of header names (case as the mapping treats it: Werkzeug's is insensitive)."""
-        if not self.country_header:
-            return None
-        return parse_region(headers.get(self.country_header),
-                            headers.get(self.subdivision_header) if self.subdivision_header else None)
+        return self._read(headers.get)
 
     def from_environ(self, environ: Mapping[str, Any]) -> str | None:
-        """From a WSGI environ (the shop's guard)."""
-        if not self.country_header:
-            return None
-        return parse_region(environ.get(environ_key(self.country_header)),
-                            environ.get(environ_key(self.subdivision_header)) if self.subdivision_header else None)
+        """From a WSGI environ (the shop's guard; Django's request.META)."""
+        return self._read(lambda name: environ.get(environ_key(name)))
 
     def from_asgi(self, headers: Iterable[tuple[bytes, bytes]]) -> str | None:
         """From an ASGI scope's headers (lower-case byte names, as ASGI gives them)."""
@@ -93,8 +95,7 @@ class RegionResolver:
             return None
         wanted = {name.lower().encode("latin-1") for name in self.vary}
         found = {name.decode("latin-1"): value.decode("latin-1") for name, value in headers if name in wanted}
-        return parse_region(found.get(self.country_header.lower()),
-                            found.get(self.subdivision_header.lower()) if self.subdivision_header else None)
+        return self._read(lambda name: found.get(name.lower()))
 
     def resolve(self, headers: Mapping[str, str], address: str | None) -> str | None:
         """The visitor's region: the trusted headers, else the database's answer for the address."""

@@ -61,6 +61,12 @@ def preflight_visitor(site_id: str) -> Response:
     return preflight(site_id, PREFLIGHT_HEADERS)
 
 
+def _download(response: Response, filename: str) -> Response:
+    """A visitor's own data, offered as a file to keep."""
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
 @blp.route("/<site_id>/visitors/me/consents", methods=["GET"], provide_automatic_options=False)
 @rate_limited
 @documented(blp, errors=(401, 403, 429), parameters=TOKEN_PARAMETER,
@@ -68,9 +74,8 @@ def preflight_visitor(site_id: str) -> Response:
 def my_consents(site_id: str) -> Response:
     """Download my consent record: every choice this visitor made, with its own personal fields."""
     def read(site: str, visitor_id: str) -> Response:
-        response = jsonify(history(db.session, services().keyring, site, visitor_id, actor=f"visitor:{visitor_id}"))
-        response.headers["Content-Disposition"] = 'attachment; filename="my-consent-record.json"'
-        return response
+        body = history(db.session, services().keyring, site, visitor_id, actor=f"visitor:{visitor_id}")
+        return _download(jsonify(body), "my-consent-record.json")
 
     return _as_visitor(site_id, read)
 
@@ -84,9 +89,7 @@ def my_receipts(site_id: str) -> Response:
     def read(site: str, visitor_id: str) -> Response:
         body = receipts(db.session, site, visitor_id, max_age_seconds=services().settings.seal_max_age_seconds,
                         actor=f"visitor:{visitor_id}")
-        response = Response(receipts_file(body), mimetype="application/json")
-        response.headers["Content-Disposition"] = 'attachment; filename="my-consent-receipts.json"'
-        return response
+        return _download(Response(receipts_file(body), mimetype="application/json"), "my-consent-receipts.json")
 
     return _as_visitor(site_id, read)
 

@@ -30,7 +30,7 @@ from django.core.signals import setting_changed
 from django.dispatch import receiver
 
 from ..decision import ConsentDecision
-from .guard import DECISION_KEY, GPC_KEY, ConsentGuard, GuardedRequest, consent_decision
+from .guard import DECISION_KEY, GPC_KEY, ConsentGuard, GuardedRequest, consent_decision, sends_gpc
 
 _guard: ConsentGuard | None = None
 _lock = threading.Lock()
@@ -124,8 +124,8 @@ class ConsentMiddleware:
     def _begin(request: Any) -> tuple[ConsentGuard, GuardedRequest]:
         guard = get_guard()
         meta = request.META
-        guarded = guard.check_request(meta.get("HTTP_COOKIE", ""), meta.get("HTTP_SEC_GPC", "").strip(" \t") == "1",
-                                      request.is_secure(), guard.regions.from_environ(meta))
+        guarded = guard.check_request(meta.get("HTTP_COOKIE", ""), sends_gpc(meta), request.is_secure(),
+                                      guard.regions.from_environ(meta))
         meta[DECISION_KEY] = guarded.decision
         meta[GPC_KEY] = guarded.decision.gpc
         request.consent = guarded.decision

@@ -81,12 +81,17 @@ _WSP = " \t"
 KEYS_UNKNOWN = ConsentDecision("unavailable", error="the site's public keys are not known yet")
 
 
+def sends_gpc(environ: Mapping[str, Any]) -> bool:
+    """Whether a WSGI request (or Django's request.META) carries Global Privacy Control: `Sec-GPC: 1`."""
+    return environ.get("HTTP_SEC_GPC", "").strip(_WSP) == "1"
+
+
 def consent_decision(environ: Mapping[str, Any]) -> ConsentDecision:
     """The guard's decision for a request (Django: `request.META`); necessary-only when unguarded."""
     decision = environ.get(DECISION_KEY)
     if isinstance(decision, ConsentDecision):
         return decision
-    return ConsentDecision("none", gpc=environ.get("HTTP_SEC_GPC", "").strip(_WSP) == "1")
+    return ConsentDecision("none", gpc=sends_gpc(environ))
 
 
 @dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ costs a µs per request here
@@ -225,8 +230,8 @@ class ConsentGuard:
 
     def decide(self, environ: Mapping[str, Any], rules: CookieRules | None = None) -> tuple[ConsentDecision, str]:
         """The decision for a WSGI request, and the token it rests on ('' when none is valid)."""
-        return self.decide_cookies(environ.get("HTTP_COOKIE", ""), environ.get("HTTP_SEC_GPC", "").strip(_WSP) == "1",
-                                   rules, region=self.regions.from_environ(environ))
+        return self.decide_cookies(environ.get("HTTP_COOKIE", ""), sends_gpc(environ), rules,
+                                   region=self.regions.from_environ(environ))
 
     def decide_cookies(self, header: str, gpc: bool, rules: CookieRules | None = None,
                        region: str | None = None) -> tuple[ConsentDecision, str]:
@@ -481,8 +486,7 @@ class ConsentGuard:
         return headers
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
-        request = self.check_request(environ.get("HTTP_COOKIE", ""),
-                                     environ.get("HTTP_SEC_GPC", "").strip(_WSP) == "1",
+        request = self.check_request(environ.get("HTTP_COOKIE", ""), sends_gpc(environ),
                                      environ.get("wsgi.url_scheme") == "https", self.regions.from_environ(environ))
         environ[DECISION_KEY] = request.decision
         environ[GPC_KEY] = request.decision.gpc

@@ -24,9 +24,10 @@ class ConsentTestKeys:
 
     def __init__(self, site_id: str, kid: str = "test-key") -> None:
         self.site_id = site_id
-        self._private = new_private_key()
-        self._issuer = TokenIssuer(site_id, kid, self._private)
-        self.public = PublicKeys({kid: self._private.public_key()})
+        self.kid = kid
+        self.private = new_private_key()
+        self.issuer = TokenIssuer(site_id, kid, self.private)
+        self.public = PublicKeys({kid: self.private.public_key()})
 
     @property
     def jwks(self) -> dict[str, Any]:
@@ -38,7 +39,7 @@ class ConsentTestKeys:
               record_id: str = "01J0000000000000000000TREC") -> str:
         """A signed consent token granting `granted` (necessary is always granted); `expires_in`
         below zero makes an expired one."""
-        return self._issuer.issue(visitor_id=visitor_id, policy_version=policy_version,
+        return self.issuer.issue(visitor_id=visitor_id, policy_version=policy_version,
                                   granted={"necessary", *granted}, record_id=record_id,
                                   expires_at=int(time.time() + expires_in))
 

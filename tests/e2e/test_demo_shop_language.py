@@ -4,6 +4,8 @@ header keeps the visitor's own choice in the shop's session (a necessary cookie)
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -22,13 +24,18 @@ def test_the_language_is_the_visitors_choice_else_the_browsers_else_english(chos
     assert pick_language(chosen, accepted) == language
 
 
-def visit(browser: Any, demo: Any, locale: str) -> tuple[Any, Any]:
+@contextmanager
+def visit(browser: Any, demo: Any, locale: str, path: str = "/products/db-studio") -> Iterator[tuple[Any, Any]]:
+    """A first visit in a browser set to `locale`, the banner shown; the context closes afterwards."""
     context = browser.new_context(locale=locale)
-    page = context.new_page()
-    page.set_default_timeout(5000)
-    page.goto(demo.shop_url + "/products/db-studio")
-    page.locator(BANNER).wait_for()
-    return context, page
+    try:
+        page = context.new_page()
+        page.set_default_timeout(5000)
+        page.goto(demo.shop_url + path)
+        page.locator(BANNER).wait_for()
+        yield context, page
+    finally:
+        context.close()
 
 
 @pytest.mark.slow
@@ -38,8 +45,7 @@ def visit(browser: Any, demo: Any, locale: str) -> tuple[Any, Any]:
 ])
 def test_the_shop_and_its_banner_follow_the_browsers_language(browser, demo, locale, lang, heading, add, accept,
                                                               reject):
-    context, page = visit(browser, demo, locale)
-    try:
+    with visit(browser, demo, locale) as (context, page):
         assert page.locator("html").get_attribute("lang") == lang
         assert page.locator("h1").inner_text() == heading
         assert page.get_by_role("button", name=add).count() == 1
@@ -47,14 +53,11 @@ def test_the_shop_and_its_banner_follow_the_browsers_language(browser, demo, loc
         assert banner.get_by_role("button", name=accept).count() == 1
         assert banner.get_by_role("button", name=reject).count() == 1
         assert page.evaluate("consent.get().language") == lang
-    finally:
-        context.close()
 
 
 @pytest.mark.slow
 def test_the_switch_keeps_the_visitors_choice_over_the_browsers(browser, demo):
-    context, page = visit(browser, demo, "zh-CN")
-    try:
+    with visit(browser, demo, "zh-CN") as (context, page):
         assert page.locator("header").get_by_text("购物车").count() == 1
         page.get_by_role("button", name="English").click()
         page.wait_for_url(demo.shop_url + "/products/db-studio")
@@ -70,14 +73,11 @@ def test_the_switch_keeps_the_visitors_choice_over_the_browsers(browser, demo):
         assert page.locator("html").get_attribute("lang") == "zh-CN"
         assert page.locator("h1").inner_text() == "您的购物车"
         assert page.locator(BANNER).get_by_role("button", name="全部接受").count() == 1
-    finally:
-        context.close()
 
 
 @pytest.mark.slow
 def test_the_switch_only_goes_back_to_a_page_of_the_shop(browser, demo):
-    context, page = visit(browser, demo, "en-US")
-    try:
+    with visit(browser, demo, "en-US") as (context, page):
         token = next(c["value"] for c in context.cookies() if c["name"] == "csrf_token")
         for target in ("//evil.example/", "https://evil.example/", "/\\evil.example", "/\t/evil.example"):
             response = page.request.post(demo.shop_url + "/language", max_redirects=0,
@@ -86,8 +86,6 @@ def test_the_switch_only_goes_back_to_a_page_of_the_shop(browser, demo):
         refused = page.request.post(demo.shop_url + "/language", max_redirects=0,
                                     form={"csrf_token": token, "lang": "fr", "next": "/"})
         assert refused.status == 400
-    finally:
-        context.close()
 
 
 @pytest.mark.slow
@@ -98,14 +96,8 @@ def test_the_switch_only_goes_back_to_a_page_of_the_shop(browser, demo):
 def test_the_privacy_page_shows_the_cookie_declaration_in_the_visitors_language(browser, demo, locale, purpose,
                                                                                change):
     """Issue 13: the demo's privacy page carries the service's cookie declaration, filled by the banner."""
-    context = browser.new_context(locale=locale)
-    page = context.new_page()
-    page.set_default_timeout(5000)
-    try:
-        page.goto(demo.shop_url + "/privacy")
+    with visit(browser, demo, locale, "/privacy") as (_, page):
         declaration = page.locator("[data-consent-declaration]")
         declaration.get_by_role("cell", name=purpose, exact=True).wait_for()
         assert declaration.locator("tbody tr").count() >= 4
         assert declaration.get_by_role("button", name=change).count() == 1
-    finally:
-        context.close()

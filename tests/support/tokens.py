@@ -8,25 +8,20 @@ import time
 from typing import Any
 
 from consent_service.extensions import db
-from consent_service.tokens import PublicKeys, TokenIssuer, new_private_key
+from consent_service.shop.testing import ConsentTestKeys
+from consent_service.tokens import TokenIssuer
 
 EVERYTHING = ("necessary", "preferences", "analytics", "marketing")
 
 
-class TestKeys:
-    """A key pair of a test's own: `issuer` signs, `public`/`jwks` verify."""
+class TestKeys(ConsentTestKeys):
+    """A key pair of a test's own (the shop side's test keys, with a kid of its own each time):
+    `issuer` signs, `public`/`jwks` verify; `token(...)` takes any claim to change."""
 
     __test__ = False
 
     def __init__(self, site_id: str = "demo", kid: str | None = None) -> None:
-        self.kid = kid or "t" + secrets.token_hex(4)
-        self.private = new_private_key()
-        self.issuer = TokenIssuer(site_id, self.kid, self.private)
-        self.public = PublicKeys({self.kid: self.private.public_key()})
-
-    @property
-    def jwks(self) -> dict[str, Any]:
-        return self.public.jwks()
+        super().__init__(site_id, kid or "t" + secrets.token_hex(4))
 
     def token(self, granted: tuple[str, ...] | list[str] = ("necessary", "analytics"), **changes: Any) -> str:
         return issue(self.issuer, granted=granted, **changes)
