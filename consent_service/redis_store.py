@@ -6,6 +6,13 @@ a moment rather than paying a timeout on every request (they go to the database)
 skipped: a write that is not sent cannot be applied when a stalled Redis resumes, and a reader
 would then find the old entry (consents/cache.py explains what writes carry and repair).
 
+A command that times out does not close its connection. The command waits in the socket of a
+connection Redis accepted long ago, and the next command sent on it queues behind it; when Redis
+resumes it runs them in that order, before anything sent after. Closing it would make the next
+write open a new connection, whose handshake a stalled Redis cannot answer: that write would never
+leave this process, and a reader would meet the old entry once Redis resumed. The replies owed on
+the connection are read and dropped before the next command's own.
+
 Every connection learns the `run_id` of the server it reached when it connects, and each reply
 comes with it: a restarted or failed-over Redis has a new run_id, so a cache can tell entries
 written before the restart (possibly older than an acknowledged write that could not reach it)
@@ -18,7 +25,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import redis
 from redis.backoff import NoBackoff
@@ -27,7 +34,6 @@ from redis.retry import Retry
 from .outage import OutageLog
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 #: A server's run_id is 40 hex characters (a connection that could not learn it uses zeros).
 RUN_ID_LENGTH = 40
 UNKNOWN_RUN_ID = "0" * RUN_ID_LENGTH
@@ -44,6 +50,18 @@ def _connect_learning_run_id(connection: Any) -> None:
     text = info.decode() if isinstance(info, bytes) else str(info)
     run_id = next((line[7:].strip() for line in text.splitlines() if line.startswith("run_id:")), "")
     connection.run_id = run_id[:RUN_ID_LENGTH].ljust(RUN_ID_LENGTH, "0")  # always 40 characters
+    connection.owed_replies = 0  # replies to commands that timed out, still to come on this connection
+
+
+def _next_reply(connection: Any) -> Any:
+    """The next reply on the connection (an error reply is returned, not raised: it is read). A
+    timeout leaves the connection open and the reply owed."""
+    try:
+        reply = connection.read_response(disconnect_on_error=False)
+    except redis.ResponseError as error:
+        reply = error
+    connection.owed_replies -= 1
+    return reply
 
 
 class RedisStore:
@@ -67,6 +85,11 @@ class RedisStore:
     def enabled(self) -> bool:
         return self.client is not None
 
+    @property
+    def backing_off(self) -> bool:
+        """True for a moment after a failed command: reads are skipped, and repeats can wait."""
+        return time.monotonic() < self._down_until
+
     # -- commands that report the server they ran on ---------------------------------------------
     def _execute(self, command: Command) -> tuple[str, Any]:
         """One command on a pooled connection, built from the run_id of the server that connection
@@ -77,14 +100,19 @@ class RedisStore:
         try:
             run_id = getattr(connection, "run_id", UNKNOWN_RUN_ID)
             connection.send_command(*command(run_id))
-            reply = connection.read_response()
-        except redis.ResponseError:
-            raise  # the server answered (e.g. NOSCRIPT): the connection is fine
+            connection.owed_replies = getattr(connection, "owed_replies", 0) + 1
+            while connection.owed_replies > 1:
+                _next_reply(connection)  # the late reply of a command that timed out
+            reply = _next_reply(connection)
+        except redis.TimeoutError:
+            raise  # sent, or waiting to be: keep the connection (see the module's docstring)
         except BaseException:
             connection.disconnect()
             raise
         finally:
             pool.release(connection)
+        if isinstance(reply, redis.ResponseError):
+            raise reply  # the server answered (e.g. NOSCRIPT): the connection is fine
         return run_id, reply
 
     def _failed(self, error: redis.RedisError) -> None:
@@ -103,7 +131,7 @@ class RedisStore:
         """(run_id, reply) of the command built by `command(run_id)`, or None if Redis is absent or
         the command failed. Reads are skipped while Redis backs off; writes are always sent, and
         sent again at once on a fresh connection if the pooled one was broken."""
-        if self.client is None or (not write and time.monotonic() < self._down_until):
+        if self.client is None or (not write and self.backing_off):
             return None
         for attempt in (1, 2):
             try:
@@ -140,21 +168,12 @@ class RedisStore:
         return run_script
 
     # -- everything else --------------------------------------------------------------------------
-    def call(self, operation: Callable[[redis.Redis], T], default: T) -> T:
-        """Run operation against Redis, or return default if Redis is absent or failing."""
-        if self.client is None or time.monotonic() < self._down_until:
-            return default
-        try:
-            return operation(self.client)
-        except redis.RedisError as error:
-            self._failed(error)
-            return default
-
     def ping(self) -> bool:
+        """Whether Redis answers now (the health check: no back-off)."""
         if self.client is None:
             return False
         try:
-            return bool(self.client.ping())
+            return self._execute(lambda _run_id: ("PING",))[1] in (b"PONG", "PONG", True)
         except redis.RedisError:
             return False
 

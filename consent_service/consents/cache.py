@@ -176,12 +176,17 @@ class ConsentCache:
         threading.Thread(target=self._repair_loop, name="consent-cache-repair", daemon=True).start()
 
     def _repair_loop(self) -> None:
+        """Retry every REPAIR_INTERVAL_SECONDS (sooner when a key is marked) while keys are dirty.
+        The event is cleared on every wake-up: left set, the waits return at once and the thread
+        spins, holding the interpreter, for as long as Redis stays away."""
         while True:
             self._wake.wait()
+            self._wake.clear()
             while self._dirty:
                 try:
-                    self.repair()
+                    if not self.store.backing_off:  # a stalled Redis holds the last try in its socket
+                        self.repair()
                 except Exception:  # never let the thread die: the next round tries again
                     log.exception("consent cache repair failed")
                 self._wake.wait(REPAIR_INTERVAL_SECONDS)
-            self._wake.clear()
+                self._wake.clear()

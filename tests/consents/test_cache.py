@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -18,7 +19,16 @@ from consent_service.devserver import RedisServer
 from consent_service.extensions import db
 from consent_service.ids import new_id
 from consent_service.redis_store import RedisStore
-from tests.support import DEMO_ORIGIN, RUN_ID, TEST_ENV, count_records, require_service, services, sync_demo
+from tests.support import (
+    DEMO_ORIGIN,
+    RUN_ID,
+    TEST_ENV,
+    count_records,
+    drop_redis_keys,
+    require_service,
+    services,
+    sync_demo,
+)
 
 URL = "/v1/sites/demo/consents"
 
@@ -151,6 +161,33 @@ def test_a_write_during_a_stall_is_read_once_redis_resumes(make_app, redis_serve
         time.sleep(0.05)
 
 
+def test_a_write_after_a_timeout_in_the_same_stall_is_queued_before_later_reads(redis_server, monkeypatch):
+    """The hole behind a once-flaky never-stale test: a rate-limit count timed out at the start of
+    the withdrawal's request and closed the pooled connection; the write-through then needed a new
+    connection, whose handshake the stalled Redis could not answer, so it never left the process,
+    and a reader met the old choice once Redis resumed unless the repair thread won the race. The
+    timed-out connection must stay open so that the write queues behind the first command."""
+    writer, reader = ConsentCache(RedisStore(redis_server.url)), ConsentCache(RedisStore(redis_server.url))
+    monkeypatch.setattr(ConsentCache, "_ensure_repairer", lambda self: None)  # no repair to win a race
+    accepted, withdrawn = summary(new_id(1_700_000_000), "accept_all"), summary(new_id(1_700_000_001), "withdraw")
+    writer.put("demo", "v1", accepted)
+    assert reader.get("demo", "v1") == (True, accepted)
+    redis_server.pause()
+    try:
+        assert writer.store.read("GET", "another key") is None  # times out: the read backs off
+        writer.put("demo", "v1", withdrawn)  # sent all the same, behind the read
+        writer.put("demo", "v2", withdrawn)
+        assert writer.pending_repairs() == 2  # unconfirmed: read from the database here until repaired
+    finally:
+        redis_server.resume()
+    assert reader.get("demo", "v1") == (True, withdrawn)
+    assert reader.get("demo", "v2") == (True, withdrawn)
+    time.sleep(2.1)  # past the back-off: the writer's connection reads its late replies and goes on
+    assert writer.store.read("PING")[1] == b"PONG"  # the late replies were read first, not taken for this one
+    writer.repair()
+    assert writer.pending_repairs() == 0 and writer.get("demo", "v1") == (True, withdrawn)
+
+
 def test_a_restarted_redis_serves_nothing_it_held_before(make_app, tmp_path, consent_body):
     """A Redis that persists its data comes back with the entry a write could not replace while
     it was down, and the process that missed it died before repairing it: entries of an earlier
@@ -206,7 +243,7 @@ def test_newer_wins_and_fills_never_replace_an_entry(redis_url):
     assert cache.get("demo", "v3") == (False, None)
     cache.fill("demo", "v3", summary(older))
     assert cache.get("demo", "v3") == (True, summary(older))
-    cache.store.call(lambda client: client.delete(*client.keys(f"cs-test-order-{RUN_ID}:*")), None)
+    drop_redis_keys(redis_url, f"cs-test-order-{RUN_ID}:*")
 
 
 def test_an_outage_is_logged_once_and_its_end_once(redis_server, caplog):
@@ -225,6 +262,21 @@ def test_an_outage_is_logged_once_and_its_end_once(redis_server, caplog):
     assert len(lines) == 2, lines
     assert lines[0].startswith("redis unavailable (ConnectionError)") and "answers again" in lines[1]
     assert cache.get("demo", "v19")[0]  # repaired: the write is in Redis now
+
+
+def test_a_repair_waiting_for_an_absent_redis_does_not_spin(redis_server):
+    """The repair thread once woke without waiting while Redis was away, spinning and holding the
+    interpreter from every request thread of the process for the whole outage."""
+    cache = ConsentCache(RedisStore(redis_server.url))
+    redis_server.kill()
+    cache.put("demo", "v1", summary(new_id()))
+    assert cache.pending_repairs() == 1
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    time.sleep(1.0)
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    assert cpu < 0.3, f"{cpu:.2f} s of CPU in one second of waiting"
+    assert cache.pending_repairs() == 1
 
 
 def test_a_replayed_write_is_written_through(make_app, redis_url, consent_body):

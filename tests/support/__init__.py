@@ -62,6 +62,16 @@ def site_state(app: Any, site_id: str = "demo") -> Any:
         return services(app).site_states.get(db.session, site_id)
 
 
+def drop_redis_keys(url: str | None, pattern: str) -> None:
+    """Delete a test's Redis keys, on a client of its own (never the service's connections)."""
+    if url:
+        import redis
+
+        with redis.Redis.from_url(url, socket_timeout=5) as client:
+            for key in client.scan_iter(pattern):
+                client.delete(key)
+
+
 def count_records(app: Any) -> int:
     with app.app_context():
         return db.session.execute(sa.text("SELECT count(*) FROM consent_records")).scalar_one()
