@@ -157,14 +157,16 @@ class ConsentCache:
         return len(self._dirty)
 
     def repair(self) -> None:
-        """Send every pending write once more; forget those Redis took."""
+        """Send every pending write once more; forget those Redis took. A round ends at the first
+        write Redis does not take: each would wait out the same timeout."""
         for key, pending in list(self._dirty.items()):
             done = (self.store.write("DEL", key) is not None if pending is _DELETE
                     else self._send(key, pending, "write"))
-            if done:
-                with self._lock:
-                    if self._dirty.get(key) is pending:
-                        del self._dirty[key]
+            if not done:
+                return
+            with self._lock:
+                if self._dirty.get(key) is pending:
+                    del self._dirty[key]
 
     def _ensure_repairer(self) -> None:
         if self._repairer_pid == os.getpid():
@@ -184,8 +186,7 @@ class ConsentCache:
             self._wake.clear()
             while self._dirty:
                 try:
-                    if not self.store.backing_off:  # a stalled Redis holds the last try in its socket
-                        self.repair()
+                    self.repair()
                 except Exception:  # never let the thread die: the next round tries again
                     log.exception("consent cache repair failed")
                 self._wake.wait(REPAIR_INTERVAL_SECONDS)
