@@ -128,8 +128,3 @@ def honour_gpc(categories: Iterable[Mapping[str, Any]], regime_id: str | None, g
     if not gpc or not regime(regime_id).gpc_opt_out:
         return granted
     return granted - {c["id"] for c in categories if is_advertising(c)}
-
-
-def accept_all_grants(category: Mapping[str, Any]) -> bool:
-    """Whether "accept all" grants the category: never a separate-consent purpose."""
-    return not category.get("separate")

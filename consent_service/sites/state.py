@@ -107,8 +107,17 @@ class SiteState:
         return view
 
     def regime_hash(self, regime_id: str | None) -> str:
-        """The SHA-256 of what a visitor under this regime is shown: that regime's policy hash."""
-        return canonical_hash(self.regime_view(regime_id))
+        """The SHA-256 of what a visitor under this regime is shown: that regime's policy hash
+        (asked by every /config, banner.js and declaration request, so hashed once)."""
+        name = regime(regime_id).id
+        digest = self._regime_hashes.get(name)
+        if digest is None:
+            digest = self._regime_hashes[name] = canonical_hash(self.regime_view(name))
+        return digest
+
+    @functools.cached_property
+    def _regime_hashes(self) -> dict[str, str]:
+        return {}
 
     def banner_config(self, service_url: str, keys: Mapping[str, str], regime_id: str | None = None) -> dict[str, Any]:
         """The configuration the banner needs for a visitor under one regime (opt-in by default), as
