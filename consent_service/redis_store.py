@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -46,13 +44,13 @@ Command = Callable[[str], tuple[Any, ...]]
 def _connect_learning_run_id(connection: Any) -> None:
     """What a new connection runs once connected (redis-py's `redis_connect_func`): the usual
     handshake, then ask the server for its run_id and keep it on the connection."""
-    connection.owed_replies = 0  # replies to commands that timed out, still to come on this connection
     connection.on_connect()
     connection.send_command("INFO", "server")
     info = connection.read_response()
     text = info.decode() if isinstance(info, bytes) else str(info)
     run_id = next((line[7:].strip() for line in text.splitlines() if line.startswith("run_id:")), "")
     connection.run_id = run_id[:RUN_ID_LENGTH].ljust(RUN_ID_LENGTH, "0")  # always 40 characters
+    connection.owed_replies = 0  # replies to commands that timed out, still to come on this connection
 
 
 def _next_reply(connection: Any) -> Any:
@@ -76,7 +74,6 @@ class RedisStore:
         self._down_until = 0.0
         self.outage = OutageLog("redis", log)
         self.client: redis.Redis | None = None
-        self._local = threading.local()
         if url:
             # No client-side retries: a failed read falls back to the database at once.
             self.client = redis.Redis.from_url(
@@ -94,30 +91,16 @@ class RedisStore:
         return time.monotonic() < self._down_until
 
     # -- commands that report the server they ran on ---------------------------------------------
-    def _connection(self) -> Any:
-        """This thread's connection, taken from the pool once and kept (in this process).
-
-        Taking a connection from redis-py's pool and giving it back for every command (its lock,
-        its health poll, its metrics) cost more CPU than the command itself, twice per recorded
-        choice. A kept connection holds no reply it will mistake for another: the replies owed by
-        commands that timed out are read first, and any other failure disconnects it (the next
-        command connects afresh and learns the run_id)."""
-        connection = getattr(self._local, "connection", None)
-        if connection is None or connection.pid != os.getpid():
-            assert self.client is not None
-            connection = self.client.connection_pool.get_connection()  # never released: kept
-            self._local.connection = connection
-        return connection
-
     def _execute(self, command: Command) -> tuple[str, Any]:
-        """One command on this thread's connection, built from the run_id of the server that
-        connection reached: (that run_id, the reply)."""
-        connection = self._connection()
+        """One command on a pooled connection, built from the run_id of the server that connection
+        reached: (that run_id, the reply)."""
+        assert self.client is not None
+        pool = self.client.connection_pool
+        connection = pool.get_connection()  # connects (and so learns the run_id) if it must
         try:
-            connection.connect()  # a no-op while connected; after a failure, connects and learns the run_id
             run_id = getattr(connection, "run_id", UNKNOWN_RUN_ID)
             connection.send_command(*command(run_id))
-            connection.owed_replies += 1
+            connection.owed_replies = getattr(connection, "owed_replies", 0) + 1
             while connection.owed_replies > 1:
                 _next_reply(connection)  # the late reply of a command that timed out
             reply = _next_reply(connection)
@@ -126,6 +109,8 @@ class RedisStore:
         except BaseException:
             connection.disconnect()
             raise
+        finally:
+            pool.release(connection)
         if isinstance(reply, redis.ResponseError):
             raise reply  # the server answered (e.g. NOSCRIPT): the connection is fine
         return run_id, reply
@@ -145,7 +130,7 @@ class RedisStore:
     def run(self, command: Command, write: bool) -> tuple[str, Any] | None:
         """(run_id, reply) of the command built by `command(run_id)`, or None if Redis is absent or
         the command failed. Reads are skipped while Redis backs off; writes are always sent, and
-        sent again at once on a fresh connection if this thread's one was broken."""
+        sent again at once on a fresh connection if the pooled one was broken."""
         if self.client is None or (not write and self.backing_off):
             return None
         for attempt in (1, 2):

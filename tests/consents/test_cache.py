@@ -9,6 +9,7 @@ import resource
 import shutil
 import subprocess
 import sys
+import threading
 import time
 
 import redis
@@ -176,7 +177,10 @@ def test_a_write_after_a_timeout_in_the_same_stall_is_queued_before_later_reads(
     try:
         assert writer.store.read("GET", "another key") is None  # times out: the read backs off
         writer.put("demo", "v1", withdrawn)  # sent all the same, behind the read
-        writer.put("demo", "v2", withdrawn)
+        # A thread that has not used Redis yet takes the same open connection from the pool.
+        other_thread = threading.Thread(target=writer.put, args=("demo", "v2", withdrawn))
+        other_thread.start()
+        other_thread.join()
         assert writer.pending_repairs() == 2  # unconfirmed: read from the database here until repaired
     finally:
         redis_server.resume()
