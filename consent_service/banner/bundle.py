@@ -6,7 +6,7 @@ place that order is written; a file in ``src/`` that is not listed, or a listed 
 stops the build. Joined, they share one function scope, ``(function(C,CSS,V){'use strict'; ...})``
 with the configuration, the stylesheet and the version as arguments, so the rule is by convention: a
 module uses only top-level names of its own or of modules listed before it, and what changes at run
-time is a field of the state object ``S`` declared in ``core.js``. tests/test_banner_bundle.py
+time is a field of the state object ``S`` declared in ``core.js``. tests/banner/test_bundle.py
 checks the rule; docs/banner.md describes the modules.
 
 The build runs in Python at render time (rjsmin, rcssmin), so a clean checkout needs no Node step and
@@ -33,7 +33,7 @@ import rjsmin
 SOURCE_DIR = Path(__file__).resolve().parent
 #: The banner's modules in ``src/``, in the order they are joined: the one place that order is written.
 #: A module may use only top-level names declared in itself or in a module listed before it
-#: (tests/test_banner_bundle.py checks this).
+#: (tests/banner/test_bundle.py checks this).
 MODULES = (
     "core.js",
     "cookies.js",

@@ -1,7 +1,7 @@
 """Browser fixtures: headless Debian Chromium through Playwright, the real service on one port and the
 shop's test pages on another (a different origin, as on a real shop).
 
-- `browser`: the Chromium shared by every browser suite (tests/browser_support.py; skipped when
+- `browser`: the Chromium shared by every browser suite (tests/support/browser.py; skipped when
   missing, a failure under CI=true).
 - `service`: the live service (SQLite in a temp dir); `service.site(...)` declares a fresh site
   whose only origin is the page server, and `service.records(site)` lists what was stored.
