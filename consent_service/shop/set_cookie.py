@@ -10,7 +10,14 @@ Chromium keeps for months:
 - ``Max-Age=0_0`` or ``Max-Age=0\\u00a0``: Max-Age is an optional ``-`` and ASCII digits, nothing else
   (Python's ``int`` accepts underscores, Unicode digits and Unicode spaces);
 - ``Expires=<1970>; Expires=<2100>``: the last valid Expires counts;
-- ``Expires=Wed, 01 Jan 69 00:00:00 GMT``: a two-digit year 69 is 2069, 70 to 99 are 19xx (§5.1.1).
+- ``Expires=Wed, 01 Jan 69 00:00:00 GMT``: a two-digit year 69 is 2069, 70 to 99 are 19xx (§5.1.1);
+- ``Max-Age=0; Max-Age=oops``, ``Expires=<1970>; Expires=soon``, or a Max-Age of 1,100 zeros: RFC 6265
+  ignores the bad attribute and deletes, but Chromium takes the last attribute of a kind as it stands
+  and drops a value over 1,024 octets (RFC 6265bis), and so keeps the cookie for the session.
+
+Browsers differ where the header is odd, and the guard must be right in every one of them. So a
+header whose expiry attributes could be read two ways is never a deletion: one with a Max-Age or
+Expires that is not valid, or longer than 1,024 octets, or with two of a kind whose values differ.
 
 Whitespace is only SP and HTAB: a name or value is trimmed of those and nothing else, so
 ``"\\u00a0session"`` is not ``session``. Anything this module cannot read as certainly deleting the
@@ -27,6 +34,8 @@ import re
 import time
 from dataclasses import dataclass
 
+#: RFC 6265bis: a browser ignores an attribute whose value is longer than this (in octets).
+MAX_ATTRIBUTE_VALUE_OCTETS = 1024
 #: An Expires date deletes only when it is at least this far in the past by the server's clock
 #: (a browser whose clock runs behind would otherwise keep the cookie).
 CLOCK_MARGIN = 86400
@@ -78,10 +87,15 @@ class SetCookie:
     max_age: int | None = None
     #: The last valid Expires as a POSIX timestamp, or None.
     expires: float | None = None
+    #: Some browser may read the expiry otherwise: a Max-Age or Expires that is not valid or is over
+    #: 1,024 octets, or two of a kind with different values.
+    ambiguous: bool = False
 
     def deletes(self, now: float | None = None) -> bool:
-        """True when a browser would drop the cookie at once: Max-Age at or below zero, or (without a
-        Max-Age) an Expires at least CLOCK_MARGIN seconds in the past."""
+        """True when every browser drops the cookie at once: an unambiguous header with Max-Age at or
+        below zero, or (without a Max-Age) an Expires at least CLOCK_MARGIN seconds in the past."""
+        if self.ambiguous:
+            return False
         if self.max_age is not None:
             return self.max_age <= 0
         if self.expires is not None:
@@ -115,6 +129,9 @@ def parse_set_cookie(set_cookie: str) -> SetCookie:
         name, value = "", name
     max_age: int | None = None
     expires: float | None = None
+    ambiguous = False
+    max_ages: set[int] = set()
+    expiries: set[float] = set()
     if attributes:
         for cookie_av in attributes.split(";"):
             attribute, _, attribute_value = cookie_av.partition("=")
@@ -122,16 +139,28 @@ def parse_set_cookie(set_cookie: str) -> SetCookie:
             if not attribute.isascii():
                 continue  # attribute names compare ASCII case-insensitively
             attribute = attribute.lower()
+            if attribute not in ("max-age", "expires"):
+                continue
             attribute_value = attribute_value.strip(_WSP)
+            too_long = len(attribute_value.encode("utf-8", "surrogatepass")) > MAX_ATTRIBUTE_VALUE_OCTETS
             if attribute == "max-age":
                 # §5.2.2: an optional '-' and ASCII digits only, else the attribute is ignored.
-                if _DELTA_SECONDS.fullmatch(attribute_value):
+                if _DELTA_SECONDS.fullmatch(attribute_value) and not too_long:
                     max_age = _delta_seconds(attribute_value)
-            elif attribute == "expires":
-                moment = cookie_date(attribute_value)
+                    max_ages.add(max_age)
+                else:
+                    ambiguous = True
+            else:
+                moment = None if too_long else cookie_date(attribute_value)
                 if moment is not None:
                     expires = moment
-    return SetCookie(name=name.strip(_WSP), value=value.strip(_WSP), max_age=max_age, expires=expires)
+                    expiries.add(moment)
+                else:
+                    ambiguous = True
+    if len(max_ages) > 1 or len(expiries) > 1:
+        ambiguous = True  # two of a kind with different values: a browser may take either
+    return SetCookie(name=name.strip(_WSP), value=value.strip(_WSP), max_age=max_age, expires=expires,
+                     ambiguous=ambiguous)
 
 
 #: Expiry attributes by attribute string: an application sends the same few again and again

@@ -264,7 +264,11 @@ def test_a_forged_consent_cookie_is_a_refusal_everywhere(page: Any, context: Any
 # Issue #10, point 4: Set-Cookie forms a looser check took for deletions; Chromium keeps each.
 SLIPPED = ["{name}=z; Path=/; Max-Age=0_0", "{name}=z; Path=/; Max-Age=0; Max-Age=31536000",
            "{name}=z; Path=/; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Expires=Fri, 01 Jan 2100 00:00:00 GMT",
-           "{name}=z; Path=/; Expires=Wed, 01 Jan 69 00:00:00 GMT", "{name}=z; Path=/; Max-Age=0\u00a0"]
+           "{name}=z; Path=/; Expires=Wed, 01 Jan 69 00:00:00 GMT", "{name}=z; Path=/; Max-Age=0\u00a0",
+           # RFC 6265 ignores the bad attribute and deletes; Chromium keeps each for the session.
+           "{name}=z; Path=/; Max-Age=0; Max-Age=oops",
+           "{name}=z; Path=/; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Expires=soon",
+           "{name}=z; Path=/; Max-Age=" + "0" * 1100]
 
 
 def test_set_cookie_forms_that_only_look_like_deletions_never_reach_the_jar(browser: Any) -> None:
@@ -305,3 +309,35 @@ def test_set_cookie_forms_that_only_look_like_deletions_never_reach_the_jar(brow
     finally:
         for server in servers.values():
             server.stop()
+
+
+def test_every_header_the_guard_passes_as_a_deletion_deletes_in_chromium(browser: Any) -> None:
+    """The other half of the table in tests/shop/test_set_cookie.py: each header the guard lets through
+    as a deletion, sent to a browser that holds the cookie, leaves no cookie in Chromium's jar."""
+    from consent_service.shop.set_cookie import is_deletion
+    from tests.shop.test_set_cookie import DELETION_CASES
+    from tests.support.browser import ServerThread
+
+    deletions = [case[1].replace("a=", "ad_id=", 1) for case in DELETION_CASES
+                 if case[1].startswith("a=") and is_deletion(case[1])]
+    assert len(deletions) >= 10
+
+    def shop(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        index = int(environ.get("QUERY_STRING") or -1)
+        headers = [("Content-Type", "text/html")] + ([("Set-Cookie", deletions[index])] if index >= 0 else [])
+        start_response("200 OK", headers)
+        return [b"<!doctype html><title>shop</title>"]
+
+    server = ServerThread(shop)
+    try:
+        for index, header in enumerate(deletions):
+            context = browser.new_context()
+            try:
+                context.add_cookies([{"name": "ad_id", "value": "kept", "url": f"http://127.0.0.1:{server.port}/"}])
+                page = context.new_page()
+                page.goto(f"http://127.0.0.1:{server.port}/?{index}")
+                assert context.cookies() == [], (header, context.cookies())
+            finally:
+                context.close()
+    finally:
+        server.stop()

@@ -83,7 +83,7 @@ def last_record(demo: Demo) -> dict[str, Any]:
 
     with demo.service_app.app_context():
         row = db.session.execute(sa.text(
-            "SELECT regime, region, method, gpc, choices FROM consent_records ORDER BY id DESC LIMIT 1")).one()
+            "SELECT id, regime, region, method, gpc, choices FROM consent_records ORDER BY id DESC LIMIT 1")).one()
     record = dict(row._mapping)
     if isinstance(record["choices"], str):
         import json
@@ -180,6 +180,13 @@ def test_china_cross_border_is_its_own_choice(visitor: Any, demo: Demo) -> None:
     record = last_record(demo)
     assert record["choices"]["cross_border_transfer"] is True and record["choices"]["third_party_sharing"] is False
     assert record["choices"]["marketing"] is True and record["region"] == "CN"
+    # "Accept all" in the preferences view keeps the separate choices as its switches show them.
+    first_id = record["id"]
+    page.get_by_role("link", name="Cookie settings").click()
+    page.locator(f"{PREFERENCES} button", has_text="Accept all").click()
+    wait_for(lambda: last_record(demo)["id"] != first_id, page, "the second record")
+    record = last_record(demo)
+    assert record["choices"]["cross_border_transfer"] is True and record["choices"]["third_party_sharing"] is False
     # Refusable later on its own, keeping the rest.
     page.get_by_role("link", name="Cookie settings").click()
     page.locator(f"{PREFERENCES} input[name=cross_border_transfer]").uncheck()
