@@ -17,7 +17,7 @@ CHOICE=$(curl -sS --fail-with-body "$SERVICE/v1/sites/demo/consents" \
   -H "Origin: $SHOP" -H 'Content-Type: application/json' --data-binary @- <<EOF
 {"policy_version": $VERSION, "method": "custom",
  "choices": {"necessary": true, "preferences": false, "analytics": true, "marketing": false},
- "language": "en", "page_url": "$SHOP/products", "client_record_id": "walkthrough-$(date +%s)"}
+ "language": "en", "page_url": "$SHOP/products", "client_record_id": "walkthrough-$(date +%s)-$$"}
 EOF
 )
 echo "$CHOICE"
