@@ -36,6 +36,7 @@ PRODUCTION = {"CONSENT_ENV": "production", "SECRET_KEYS": "k" * 40, "IP_PEPPER":
     ({"RATE_LIMIT_WRITES": "60/min"}, "RATE_LIMIT_WRITES must be"),
     ({"RATE_LIMIT_WRITES": "garbage"}, "RATE_LIMIT_WRITES must be"),
     ({"RATE_LIMIT_WRITES": "0/minute"}, "RATE_LIMIT_WRITES must be"),
+    ({"BENCHMARK_SKIP": "cache"}, "never in production"),
 ])
 def test_production_configuration_fails_closed(tmp_path, changes, message):
     with pytest.raises(ConfigError, match=message):
@@ -46,10 +47,25 @@ def test_production_configuration_fails_closed(tmp_path, changes, message):
     ({"SECRET_KEYS": ","}, "none of them empty"),
     ({"CONSENT_ENV": "dev"}, "CONSENT_ENV must be exactly one of"),
     ({"RATE_LIMIT_WRITES": "60/minute;"}, "RATE_LIMIT_WRITES must be"),
+    ({"BENCHMARK_SKIP": "cache,seals"}, "BENCHMARK_SKIP may name only"),
 ])
 def test_development_refuses_what_it_cannot_use_too(tmp_path, changes, message):
     with pytest.raises(ConfigError, match=message):
         Settings.from_env({"SECRET_KEYS": "dev-key", "IP_PEPPER": "dev-pepper", **changes}, tmp_path)
+
+
+def test_two_apps_in_one_process_keep_their_own_services(tmp_path):
+    """Per-app services, not module-level singletons: the second app changes nothing of the first."""
+    def app(name: str, **env: str):
+        return create_app({"DATABASE_URL": f"sqlite:///{tmp_path / name}.sqlite3",
+                           "CONSENT_INSTANCE_PATH": str(tmp_path), **env})
+
+    first = app("one", SECRET_KEYS="a", IP_PEPPER="b", SITE_CACHE_SECONDS="7")
+    second = app("two", SECRET_KEYS="c", IP_PEPPER="d", SITE_CACHE_SECONDS="1", BENCHMARK_SKIP="cache")
+    one, two = first.extensions["consent"], second.extensions["consent"]
+    assert one is not two and one.settings.site_cache_seconds == 7 and two.settings.site_cache_seconds == 1
+    assert not one.settings.benchmark_skip and two.settings.benchmark_skip == {"cache"}
+    assert one.settings.secret_keys != two.settings.secret_keys
 
 
 def test_good_configuration_starts(tmp_path):
