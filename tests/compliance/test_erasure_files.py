@@ -32,7 +32,7 @@ def live_files(app) -> list[Path]:
             return [candidate for candidate in (path, Path(f"{path}-wal"), Path(f"{path}-shm")) if candidate.exists()]
         with engine.connect() as connection:
             directory = connection.execute(sa.text("SELECT current_setting('data_directory')")).scalar()
-            # Every part of visitor_keys (it is partitioned: see migration 0003) and consent_records.
+            # Every part of visitor_keys (it is partitioned: see migration 0005) and consent_records.
             relations = connection.execute(sa.text(
                 "SELECT pg_relation_filepath(relid) FROM pg_partition_tree('visitor_keys') WHERE isleaf "
                 "UNION ALL SELECT pg_relation_filepath('consent_records')")).scalars().all()
