@@ -117,11 +117,12 @@ def _banner_config(site_id: str) -> dict[str, object]:
 
 
 def _per_region(headers: dict[str, str]) -> dict[str, str]:
-    """An answer for the visitor's regime varies with the region headers the operator named; with
-    only a GeoIP file it depends on the address, which no Vary can name, so it is private."""
+    """An answer for the visitor's regime varies with the region headers the operator named; when
+    the GeoIP file placed the visitor (no header, or none that gave a region) it depends on the
+    address, which no Vary can name, so it is private."""
     regions = services().regions
     headers["Vary"] = ", ".join([*filter(None, [headers.get("Vary")]), *regions.vary])
-    if regions.geoip_db and not regions.vary:
+    if regions.geoip_db and regions.from_headers(request.headers) is None:
         headers["Cache-Control"] = headers["Cache-Control"].replace("public", "private")
     return headers
 
@@ -191,10 +192,7 @@ def get_declaration(site_id: str) -> Response:
     else:
         response = jsonify(declaration)
     response.headers["Content-Language"] = declaration["language"]
-    response.headers["Cache-Control"] = "public, max-age=60"
-    response.vary.add("Accept")
-    for header in services().regions.vary:
-        response.vary.add(header)
+    response.headers.update(_per_region({"Cache-Control": "public, max-age=60", "Vary": "Accept"}))
     response.add_etag()
     return response.make_conditional(request)
 

@@ -104,6 +104,25 @@ def test_the_service_asks_the_database_and_answers_privately(make_app, tmp_path)
     assert (made["regime"], made["region"]) == ("us-opt-out", "US-CA")
 
 
+def test_with_headers_and_a_geoip_file_only_the_files_answers_are_private(make_app, tmp_path):
+    """A shared cache keys an answer on the Vary headers: one the GeoIP file decided (the header gave no
+    region) must not be served from it to a visitor elsewhere who sends no header either."""
+    pytest.importorskip("maxminddb")
+    from tests.support import sync_demo
+
+    app = make_app(REGION_COUNTRY_HEADER="CF-IPCountry",
+                   REGION_GEOIP_DB=write_mmdb(tmp_path / "local.mmdb", {"127.0.0.0/8": CALIFORNIA}))
+    sync_demo(app)
+    client = app.test_client()
+    for path in ("/v1/sites/demo/config", "/v1/sites/demo/banner.js", "/v1/sites/demo/declaration"):
+        by_header = client.get(path, headers={"CF-IPCountry": "FR"})
+        assert by_header.headers["Cache-Control"].startswith("public") and "CF-IPCountry" in by_header.headers["Vary"]
+        for headers in ({}, {"CF-IPCountry": "XX"}):  # no header, or one that names no country
+            by_file = client.get(path, headers=headers)
+            assert by_file.headers["Cache-Control"].startswith("private"), (path, headers)
+    assert client.get("/v1/sites/demo/config").get_json()["regime"]["id"] == "us-opt-out"
+
+
 def test_each_regime_has_its_own_etag(make_app):
     from tests.support import sync_demo
 
