@@ -67,7 +67,8 @@ def sizes(data: bytes) -> tuple[int, int, int]:
 
 #: A region of each regime in the demo site file, as the edge's headers say it.
 REGIME_REGIONS = {"opt-in": {"CF-IPCountry": "FR"}, "uk": {"CF-IPCountry": "GB"},
-                  "us-opt-out": {"CF-IPCountry": "US", "CF-Region-Code": "CA"}, "china": {"CF-IPCountry": "CN"}}
+                  "us-opt-out": {"CF-IPCountry": "US", "CF-Region-Code": "CA"}, "china": {"CF-IPCountry": "CN"},
+                  "notice": {"CF-IPCountry": "AU"}}
 
 
 def served_sizes(client: object, headers: dict[str, str]) -> dict[str, int]:

@@ -29,13 +29,15 @@ ANALYTICS = {"_ga", "_ga_XYZ"}
 ADVERTISING = {"ad_id"}
 EVERYTHING = NECESSARY | PREFERENCE | ANALYTICS | ADVERTISING
 HEADERS = {"FR": {"CF-IPCountry": "FR"}, "GB": {"CF-IPCountry": "GB"},
-           "US-CA": {"CF-IPCountry": "US", "CF-Region-Code": "CA"}, "CN": {"CF-IPCountry": "CN"}}
+           "US-CA": {"CF-IPCountry": "US", "CF-Region-Code": "CA"}, "CN": {"CF-IPCountry": "CN"},
+           "AU": {"CF-IPCountry": "AU"}}
 # region: (regime, first layer, jar before a choice)
 REGIMES = {
     "FR": ("opt-in", DIALOG, NECESSARY),
     "GB": ("uk", DIALOG, NECESSARY | PREFERENCE | ANALYTICS),
     "US-CA": ("us-opt-out", NOTICE, EVERYTHING),
     "CN": ("china", DIALOG, NECESSARY),
+    "AU": ("notice", NOTICE, EVERYTHING),
 }
 
 
