@@ -168,6 +168,30 @@ def test_gpc_in_california_is_an_honoured_opt_out(visitor: Any, demo: Demo) -> N
              f"everything but advertising (is {sorted(jar(context))})")
 
 
+@pytest.mark.parametrize("key", ["Close", "Escape"])
+def test_the_notice_takes_no_focus_and_stays_dismissed_for_the_session(visitor: Any, demo: Demo, key: str) -> None:
+    """An opt-out notice asks nothing: it leaves the focus where it is, and once closed (its button or
+    Escape) the next pages of the tab session do not show it again; nothing is recorded."""
+    context, page = visitor("AU")
+    page.goto(demo.shop_url + "/")
+    page.locator(NOTICE).wait_for()
+    assert page.evaluate("document.activeElement === document.body")
+    if key == "Close":
+        page.locator(NOTICE).get_by_role("button", name="Close").click()
+    else:
+        page.locator(NOTICE).get_by_role("button", name="Your privacy choices").focus()
+        page.keyboard.press("Escape")
+    assert page.locator(NOTICE).count() == 0
+    page.goto(demo.shop_url + "/products/db-studio")
+    page.wait_for_timeout(300)
+    assert page.locator(NOTICE).count() == 0 and "consent" not in jar(context)
+    page.get_by_role("link", name="Cookie settings").click()
+    page.locator(PREFERENCES).wait_for()  # the choices stay one link away
+    other = context.new_page()  # a new tab is a new session: the notice is back
+    other.goto(demo.shop_url + "/")
+    other.locator(NOTICE).wait_for()
+
+
 def test_china_cross_border_is_its_own_choice(visitor: Any, demo: Demo) -> None:
     context, page = visitor("CN")
     page.goto(demo.shop_url + "/")
