@@ -26,7 +26,7 @@ VISITOR=$(echo "$CHOICE" | field visitor_id)
 TOKEN=$(echo "$CHOICE" | field token)
 
 # 2. A key for your backend (printed once, on the last line; only its hash is stored).
-KEY=$(.venv/bin/consent-service keys create --site demo --scope read --label "shop backend" | tail -n 1)
+KEY=$("${VENV:-.venv}"/bin/consent-service keys create --site demo --scope read --label "shop backend" | tail -n 1)
 
 # 3. What did this visitor allow?  status: valid | expired | outdated | none
 curl -sS --fail-with-body -H "Authorization: Bearer $KEY" "$SERVICE/v1/sites/demo/visitors/$VISITOR/consent"
