@@ -66,7 +66,7 @@ def export_records(site_id: str) -> Response:
     fmt = parse_format(request.args.get("format"))
     shared = services()
     body = export_consents(db.engine, site.id, filters, fmt, actor=actor_for_key(caller.key_id),
-                           keyring=shared.keyring, seal_key_ids=list(shared.seal_signer.verifier.keys))
+                           keyring=shared.keyring, seal_keys=shared.seal_signer.verifier.jwks())
     return streamed(body, fmt, f"consents-{site.id}")
 
 

@@ -46,7 +46,7 @@ def export_command(site_id: str, since: str | None, until: str | None, method: s
     out = sys.stdout.buffer
     shared = services()
     for chunk in export_consents(db.engine, site.id, filters, fmt, actor=cli_actor(), keyring=shared.keyring,
-                                 seal_key_ids=list(shared.seal_signer.verifier.keys), summary=summary):
+                                 seal_keys=shared.seal_signer.verifier.jwks(), summary=summary):
         out.write(chunk)
     out.flush()
     head = f"; chain head {summary.head.digest} (seal {summary.head.id})" if summary.head else ""

@@ -154,10 +154,11 @@ class ExportSummary:
     unsealed: int = 0
     erased: int = 0
     seal: SealWindow | None = None
-    #: The site's newest seal when the export began (the chain head to keep), and the ids of the
-    #: seal keys that verify (published at /v1/proof/keys).
+    #: The site's newest seal when the export began (the chain head to keep), and the public seal
+    #: keys that verify, as a JWKS (also published at /v1/sites/<site>/proof/keys): the export alone
+    #: is enough to check its seals' signatures.
     head: SealWindow | None = None
-    seal_key_ids: list[str] = field(default_factory=list)
+    seal_keys: dict[str, Any] = field(default_factory=lambda: {"keys": []})
     complete: bool = False
     generated_at: datetime = field(default_factory=utcnow)
 
@@ -167,7 +168,8 @@ class ExportSummary:
             "last_record_id": self.last_record_id, "sealed": self.sealed, "unsealed": self.unsealed,
             "personal_data_erased": self.erased,
             "seal": self.seal.to_dict() if self.seal else None,
-            "head": self.head.to_dict() if self.head else None, "seal_key_ids": self.seal_key_ids,
+            "head": self.head.to_dict() if self.head else None, "seal_keys": self.seal_keys,
+            "seal_key_ids": [key["kid"] for key in self.seal_keys["keys"]],
             "filters": self.filters.to_dict(), "format": self.format,
             "generated_at": iso(self.generated_at, precise=True),
         }
@@ -276,11 +278,11 @@ def stream_export(connection: sa.Connection, site_id: str, filters: ExportFilter
 
 
 def export_consents(bind: Any, site_id: str, filters: ExportFilters, fmt: str, *, actor: str, keyring: Keyring,
-                    seal_key_ids: list[str] | None = None, summary: ExportSummary | None = None) -> Iterator[bytes]:
+                    seal_keys: dict[str, Any] | None = None, summary: ExportSummary | None = None) -> Iterator[bytes]:
     """The whole audited export: one snapshot, streamed, and an access-log entry when it ends
     (also when the reader goes away early: `complete` is then false)."""
     summary = summary or ExportSummary(site_id=site_id, format=fmt, filters=filters)
-    summary.seal_key_ids = list(seal_key_ids or [])
+    summary.seal_keys = seal_keys or {"keys": []}
     engine = bind if isinstance(bind, sa.Engine) else bind.get_bind()
     try:
         with snapshot_connection(engine) as connection, connection.begin():

@@ -72,7 +72,11 @@ def test_summary_names_the_covering_seal(app, client, records):
     assert len(rows) == 2 and summary["seal"]["id"] == seal_ids[0]
     rows, summary = ndjson(client.get(URL + "?since=2025-03-10", headers=bearer(app, "export")))
     assert [row["seal_id"] for row in rows] == seal_ids[4:] and summary["head"]["id"] == seal_ids[-1]
-    assert summary["seal_key_ids"] == list(app.extensions["consent"].seal_signer.verifier.keys)
+    verifier = app.extensions["consent"].seal_signer.verifier
+    assert summary["seal_key_ids"] == list(verifier.keys) and summary["seal_keys"] == verifier.jwks()
+    # The summary's keys alone check the seals: the same verifier, rebuilt from the export.
+    from consent_service.compliance.seal_keys import SealVerifier
+    assert SealVerifier.from_jwks(summary["seal_keys"]).keys.keys() == verifier.keys.keys()
 
 
 def test_csv_export(app, client, records):
