@@ -17,6 +17,7 @@ import sqlalchemy as sa
 
 from tests.e2e.conftest import Demo, running_demo
 from tests.e2e.test_cookies_follow_consent import token_payload, wait_for
+from tests.support.banner_pages import consent_mode_calls
 
 pytestmark = pytest.mark.slow
 
@@ -28,6 +29,11 @@ PREFERENCE = {"currency"}
 ANALYTICS = {"_ga", "_ga_XYZ"}
 ADVERTISING = {"ad_id"}
 EVERYTHING = NECESSARY | PREFERENCE | ANALYTICS | ADVERTISING
+# The demo's categories' Consent Mode signals, by the cookies of each category.
+SIGNALS = [(PREFERENCE, ("functionality_storage", "personalization_storage")), (ANALYTICS, ("analytics_storage",)),
+           (ADVERTISING, ("ad_storage", "ad_user_data", "ad_personalization"))]
+ALL_SIGNALS = ("ad_storage", "ad_user_data", "ad_personalization", "analytics_storage", "functionality_storage",
+               "personalization_storage", "security_storage")
 HEADERS = {"FR": {"CF-IPCountry": "FR"}, "GB": {"CF-IPCountry": "GB"},
            "US-CA": {"CF-IPCountry": "US", "CF-Region-Code": "CA"}, "CN": {"CF-IPCountry": "CN"},
            "AU": {"CF-IPCountry": "AU"}}
@@ -120,6 +126,11 @@ def test_before_any_choice(visitor: Any, demo: Demo, region: str) -> None:
     assert page.locator(other).count() == 0
     wait_for(lambda: jar(context) == before, page, f"the jar {sorted(before)} (is {sorted(jar(context))})")
     assert page.locator("#consent-status").get_attribute("data-status") == "none"
+    # Google Consent Mode's default follows the regime: granted for what runs before a choice.
+    granted = {"security_storage"} | {signal for cookies, signals in SIGNALS if cookies <= before for signal in signals}
+    defaults = [call for call in consent_mode_calls(page) if call[1] == "default"]
+    assert defaults == [["consent", "default", {signal: "granted" if signal in granted else "denied"
+                                                 for signal in ALL_SIGNALS}]], defaults
 
 
 @pytest.mark.parametrize("region", list(REGIMES))
