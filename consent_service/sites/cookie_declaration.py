@@ -73,13 +73,19 @@ def cookie_declaration(site: SiteState, language: str, regime_id: str | None = N
     if "declaration" not in texts:
         raise NotFound("no_declaration_texts", f"site {site.id!r} has no labels for its cookie declaration in "
                        f"policy version {site.version}; add [texts.<language>.declaration] and sync the site file")
+    default = site.notice["default_language"]
+
+    def text(value: str | dict[str, str]) -> str:
+        """A declared text in this language: one for every language, or this language's own."""
+        return value if isinstance(value, str) else value.get(language) or value[default]
+
     categories = []
     for category in view["categories"]:
         heading = texts["categories"][category["id"]]
         cookies = [{
             "name": cookie.get("name") or cookie["pattern"], "pattern": "pattern" in cookie,
-            "provider": cookie["provider"], "lifetime": cookie["lifetime"],
-            "purpose": cookie["purpose"].get(language) or cookie["purpose"][site.notice["default_language"]],
+            "provider": text(cookie["provider"]), "lifetime": text(cookie["lifetime"]),
+            "purpose": text(cookie["purpose"]),
         } for cookie in view["cookies"] if cookie["category"] == category["id"]]
         categories.append({"id": category["id"], "required": category["required"], "title": heading["title"],
                            "description": heading["description"], "cookies": cookies})

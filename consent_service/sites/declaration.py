@@ -110,12 +110,30 @@ class _RegimesSchema(Schema):
                           validate=validate.Length(max=500))
 
 
+class _TextInEveryLanguage(fields.Field):
+    """A text that reads the same in every language (`provider = "Demo Software Shop"`), or one per
+    language like a purpose (`lifetime = { en = "30 days", zh-CN = "30 天" }`)."""
+
+    def __init__(self, max_length: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.one = _text(max_length)
+        self.per_language = fields.Dict(keys=fields.String(), values=_text(max_length),
+                                        validate=validate.Length(min=1))
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str | dict[str, str]:
+        if isinstance(value, str):
+            return self.one.deserialize(value)
+        if isinstance(value, dict):
+            return self.per_language.deserialize(value)
+        raise ValidationError("must be a text, or a table of texts by language")
+
+
 class _CookieSchema(Schema):
     name = fields.String(validate=validate.Regexp(COOKIE_PATTERN))
     pattern = fields.String(validate=validate.Regexp(COOKIE_PATTERN))
     category = fields.String(required=True)
-    provider = _text(200, required=True)
-    lifetime = _text(100, required=True)
+    provider = _TextInEveryLanguage(200, required=True)
+    lifetime = _TextInEveryLanguage(100, required=True)
     purpose = fields.Dict(keys=fields.String(), values=_text(), required=True)
 
     @validates_schema
@@ -192,8 +210,9 @@ class _DeclarationSchema(Schema):
             if missing:
                 raise ValidationError(f"texts.{language}.categories lacks {missing}", "texts")
             for index, cookie in enumerate(data.get("cookies", [])):
-                if language not in cookie["purpose"]:
-                    raise ValidationError(f"cookies[{index}].purpose lacks language {language!r}", "cookies")
+                for key in ("purpose", "provider", "lifetime"):
+                    if isinstance(cookie[key], dict) and language not in cookie[key]:
+                        raise ValidationError(f"cookies[{index}].{key} lacks language {language!r}", "cookies")
         origins = {origin.rstrip("/") for origin in data.get("site", {}).get("origins", [])}
         for index, url in enumerate(data.get("scan", {}).get("start_urls", [])):
             parts = urlsplit(url)

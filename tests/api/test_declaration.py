@@ -75,7 +75,10 @@ def test_languages_fall_back_like_the_banner(client: Any, demo: Any, lang: str, 
 def test_simplified_chinese(client: Any, demo: Any) -> None:
     body = client.get(URL + "?lang=zh-CN").get_json()
     assert body["categories"][0]["title"] == "必要" and body["labels"]["change"] == "更改您的选择"
-    assert body["categories"][0]["cookies"][0]["purpose"] == "保持您的登录状态并记住您选择的语言。"
+    session = body["categories"][0]["cookies"][0]
+    assert session["purpose"] == "保持您的登录状态并记住您选择的语言。"
+    # A lifetime declared per language is shown in the visitor's; a provider declared once, as it is.
+    assert (session["lifetime"], session["provider"]) == ("会话期间", "Demo Software Shop")
     page = client.get(URL + "?lang=zh-CN&format=html").get_data(as_text=True)
     assert '<div lang="zh-CN">' in page and "<th>提供方</th>" in page
 
@@ -139,7 +142,7 @@ def hostile_site(app: Any) -> Any:
     raw = tomllib.loads(DEMO_TOML.read_text(encoding="utf-8"))
     attack = iter(ATTACKS * 50)
     for cookie in raw["cookies"]:
-        cookie["provider"], cookie["lifetime"] = next(attack), next(attack)
+        cookie["provider"], cookie["lifetime"] = next(attack), {"en": next(attack), "zh-CN": next(attack)}
         cookie["purpose"] = {"en": next(attack), "zh-CN": next(attack)}
     for texts in raw["texts"].values():
         texts["always_on"] = next(attack)

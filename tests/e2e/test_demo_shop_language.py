@@ -89,15 +89,18 @@ def test_the_switch_only_goes_back_to_a_page_of_the_shop(browser, demo):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("locale", "purpose", "change"), [
-    ("zh-CN", "记住您购物车中的商品。", "更改您的选择"),
-    ("en-US", "Remembers the items in your cart.", "Change your choice"),
+@pytest.mark.parametrize(("locale", "purpose", "lifetime", "change"), [
+    ("zh-CN", "记住您购物车中的商品。", "30 天", "更改您的选择"),
+    ("en-US", "Remembers the items in your cart.", "30 days", "Change your choice"),
 ])
 def test_the_privacy_page_shows_the_cookie_declaration_in_the_visitors_language(browser, demo, locale, purpose,
-                                                                               change):
-    """Issue 13: the demo's privacy page carries the service's cookie declaration, filled by the banner."""
+                                                                               lifetime, change):
+    """Issue 13: the demo's privacy page carries the service's cookie declaration, filled by the banner,
+    with purposes and lifetimes in the visitor's language."""
     with visit(browser, demo, locale, "/privacy") as (_, page):
         declaration = page.locator("[data-consent-declaration]")
         declaration.get_by_role("cell", name=purpose, exact=True).wait_for()
+        cart = declaration.locator("tbody tr", has=page.get_by_role("cell", name=purpose, exact=True))
+        assert cart.get_by_role("cell", name=lifetime, exact=True).count() == 1
         assert declaration.locator("tbody tr").count() >= 4
         assert declaration.get_by_role("button", name=change).count() == 1

@@ -40,6 +40,13 @@ def test_demo_declaration_is_complete():
     ('default_language = "en"', 'default_language = "fr"', "site.default_language: must be one of"),
     ('origins = ["http://127.0.0.1:8000", "http://localhost:8000"]', 'origins = ["not a url"]', "site.origins[0]"),
     ('name = "session"', 'name = "session"\npattern = "sess*"', "give exactly one of name or pattern"),
+    # A provider or lifetime is one text, or one per language like a purpose: then every language.
+    ('lifetime = { en = "30 days", zh-CN = "30 天" }', 'lifetime = { en = "30 days" }',
+     "cookies[1].lifetime lacks language 'zh-CN'"),
+    ('lifetime = { en = "30 days", zh-CN = "30 天" }', 'lifetime = 30', "must be a text, or a table of texts"),
+    ('lifetime = { en = "30 days", zh-CN = "30 天" }', 'lifetime = { en = "30 days", zh-CN = "" }',
+     "cookies[1].lifetime.zh-CN.value: Length must be between 1 and 100"),
+    ('provider = "Google Analytics"', 'provider = { en = "Google" }', "cookies[6].provider lacks language 'zh-CN'"),
     # The declaration's labels are texts like the others: every language has all of them.
     ('refused = "未允许"\n', '', "texts.zh-CN.value.declaration.refused: Missing data"),
     ('[texts.en.declaration]', '[texts.en.declaration_x]', "texts.en.value.declaration: Missing data"),
