@@ -41,6 +41,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "privacy_text": "We use essential cookies for sign-in, your cart and security. Other cookies (shopping "
                         "preferences, analytics, advertising) are used only as you allow, and you can change your "
                         "choice at any time under “Cookie settings” at the bottom of every page.",
+        "cookies_we_use": "Cookies we use",
     },
     "zh-CN": {
         "shop_name": "Demo 软件商店",
@@ -65,6 +66,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "privacy_title": "隐私政策",
         "privacy_text": "我们使用必要的 Cookie 来实现登录、购物车和安全功能。其他 Cookie（购物偏好、统计分析、广告）"
                         "仅在您允许时使用，您可以随时通过每个页面底部的“Cookie 设置”更改您的选择。",
+        "cookies_we_use": "我们使用的 Cookie",
     },
 }
 

@@ -102,5 +102,10 @@ def test_the_privacy_page_shows_the_cookie_declaration_in_the_visitors_language(
         declaration.get_by_role("cell", name=purpose, exact=True).wait_for()
         cart = declaration.locator("tbody tr", has=page.get_by_role("cell", name=purpose, exact=True))
         assert cart.get_by_role("cell", name=lifetime, exact=True).count() == 1
+        from axe_playwright_python.sync_playwright import Axe
+
+        page.wait_for_timeout(300)  # the banner's entrance animation
+        found = Axe().run(page)  # the demo's own page, declaration and banner together
+        assert found.violations_count == 0, found.generate_report()
         assert declaration.locator("tbody tr").count() >= 4
         assert declaration.get_by_role("button", name=change).count() == 1
