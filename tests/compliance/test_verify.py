@@ -273,6 +273,28 @@ def test_verify_endpoint_and_cli(app, client, sealed):
         assert {entry.actor.split(":")[0] for entry in verifies} == {"key", "cli"}
 
 
+def test_verify_with_published_keys_from_a_file(app, sealed, tmp_path):
+    """An auditor verifies with the seal keys they kept (`proof keys`), not the service's own: the
+    kept keys pass; another service's keys name the first seal forged; a file that is no JWKS is refused."""
+    runner = app.test_cli_runner()
+    kept = tmp_path / "seal-keys.json"
+    kept.write_text(runner.invoke(main, ["proof", "keys"]).output)
+    ok = runner.invoke(main, ["proof", "verify", "--site", "demo", "--keys", str(kept)])
+    assert ok.exit_code == 0 and "ok" in ok.output, ok.output
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from consent_service.compliance.seal_keys import SealVerifier
+
+    foreign = tmp_path / "other.json"
+    foreign.write_text(json.dumps(SealVerifier([Ed25519PrivateKey.generate().public_key()]).jwks()))
+    forged = runner.invoke(main, ["proof", "verify", "--site", "demo", "--keys", str(foreign)])
+    assert forged.exit_code == 1 and "seal_forged" in forged.output, forged.output
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"keys": []}')
+    refused = runner.invoke(main, ["proof", "verify", "--site", "demo", "--keys", str(broken)])
+    assert refused.exit_code != 0 and "Traceback" not in refused.output, refused.output
+
+
 def test_cli_seal(app, demo, monkeypatch):
     monkeypatch.setattr(seals, "SETTLE_SECONDS", 0)  # the records were stored a moment ago
     make_records(app, 5)
