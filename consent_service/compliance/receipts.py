@@ -94,7 +94,7 @@ def receipts(session: Session, site_id: str, visitor_id: str, *, max_age_seconds
             Seal.site_id == site_id, Seal.first_seq <= row.seq, Seal.last_seq >= row.seq)).scalar()
         if seal is None:
             receipt["pending"] = {"sealed": False, "expected_sealed_by": iso(
-                expected_seal_time(row.created_at, max_age_seconds))}
+                expected_seal_time(row.stored_at or row.created_at, max_age_seconds))}
         else:
             if seal.id not in seals:
                 seals[seal.id] = (seal, list(iter_manifest(seal.manifest)))

@@ -220,10 +220,11 @@ def site_ids(session: Session) -> list[str]:
     return list(session.execute(sa.select(Site.id).order_by(Site.id)).scalars())
 
 
-def expected_seal_time(created_at: datetime, max_age_seconds: float) -> datetime:
+def expected_seal_time(stored_at: datetime, max_age_seconds: float) -> datetime:
     """When an unsealed record will be sealed at the latest, with the sealer running (a receipt
-    says so): its batch is overdue after `max_age_seconds`, checked every few seconds after."""
-    return created_at + timedelta(seconds=max_age_seconds + min(30.0, max(max_age_seconds / 4, 1.0)) + SETTLE_SECONDS)
+    says so): its batch is overdue after `max_age_seconds`, checked every few seconds after. From
+    when the database stored it (its clock), not the writer's clock, which seals do not follow."""
+    return stored_at + timedelta(seconds=max_age_seconds + min(30.0, max(max_age_seconds / 4, 1.0)) + SETTLE_SECONDS)
 
 
 # ------------------------------------------------------------------------------------ automatic sealing

@@ -14,7 +14,7 @@ from consent_service.compliance.seal_keys import SealSigner, SealVerifier
 from consent_service.extensions import db
 from consent_service.models import AccessLogEntry
 from tests.support import DEMO_ORIGIN, services
-from tests.support.compliance import ALL, post, seal_all
+from tests.support.compliance import ALL, post, seal_all, sql
 
 RECEIPTS = "/v1/sites/demo/visitors/me/receipts"
 KEYS = "/v1/sites/demo/proof/keys"
@@ -39,6 +39,20 @@ def published(client):
     response = client.get(KEYS)
     assert response.status_code == 200 and response.headers["Access-Control-Allow-Origin"] == "*"
     return SealVerifier.from_jwks(response.get_json())
+
+
+def test_a_pending_receipt_expects_its_seal_by_the_databases_clock(app, client, demo, visitor):
+    """A writer whose clock is a day behind stamps its record a day back; seals follow the order
+    and time the database stored it, so the promised sealing time counts from that."""
+    from datetime import UTC, datetime, timedelta
+
+    sql(app, "UPDATE consent_records SET created_at = created_at - INTERVAL '1 day' WHERE id = :id"
+        if app.extensions["consent"].settings.database_url.startswith("postgresql") else
+        "UPDATE consent_records SET created_at = datetime(created_at, '-1 day') WHERE id = :id",
+        id=visitor["record_id"])
+    pending = json.loads(download(client, visitor["token"]))["receipts"][0]
+    promised = datetime.fromisoformat(pending["pending"]["expected_sealed_by"].replace("Z", "+00:00"))
+    assert promised > datetime.now(UTC) - timedelta(minutes=1), pending["pending"]
 
 
 def test_receipts_before_and_after_sealing(app, client, demo, visitor):
