@@ -8,7 +8,6 @@ import os
 import re
 import signal
 import sqlite3
-import time
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ from consent_service.sites.declaration import load_site_file
 from examples.run_demo import REFERENCE_SHOP_PORT, demo_declaration, move_to_port
 from tests.support import DEMO_TOML, free_port
 from tests.support.banner_pages import BANNER, wait_until
-from tests.support.processes import ProcessGroup, make
+from tests.support.processes import ProcessGroup, make, poll, process_alive
 
 HAS_TOKEN = "document.cookie.includes('consent=')"
 
@@ -164,20 +163,9 @@ def test_the_shop_keeps_running_while_the_service_is_down_and_the_banner_keeps_t
         partner = pid_of(both, "Demo partner")
         os.kill(pid_of(both, "Demo shop"), signal.SIGTERM)
         both.wait_for_output("the demo shop stopped")
-        deadline = time.monotonic() + 15
-        while _alive(partner) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert not _alive(partner), "the partner server outlived the shop"
+        assert poll(lambda: not process_alive(partner), 15), "the partner server outlived the shop"
     finally:
         context.close()
         for group in groups:
             group.stop()
 
-
-def _alive(pid: int) -> bool:
-    """True while `pid` is a running process (a reaped or zombie one counts as gone)."""
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False

@@ -10,7 +10,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from tests.support import ROOT, free_port
@@ -70,11 +70,8 @@ class ProcessGroup:
             time.sleep(0.2)
 
     def wait_for_output(self, text: str, seconds: float = 15.0) -> None:
-        deadline = time.monotonic() + seconds
-        while text not in self.output():
-            if time.monotonic() > deadline:
-                raise AssertionError(f"no {text!r} within {seconds:.0f} s:\n{self.output()}")
-            time.sleep(0.2)
+        if not poll(lambda: text in self.output(), seconds):
+            raise AssertionError(f"no {text!r} within {seconds:.0f} s:\n{self.output()}")
 
     def stop(self, seconds: float = 20.0) -> None:
         """SIGTERM to the whole group, SIGKILL to whatever is left after `seconds`."""
@@ -86,10 +83,7 @@ class ProcessGroup:
             self.process.wait(timeout=seconds)
         except subprocess.TimeoutExpired:
             pass
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline and _group_alive(self.process.pid):
-            time.sleep(0.2)
-        if _group_alive(self.process.pid):
+        if not poll(lambda: not _group_alive(self.process.pid), seconds):
             os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait()
         self._out.close()
@@ -103,3 +97,22 @@ def _group_alive(pgid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def poll(condition: Callable[[], bool], seconds: float) -> bool:
+    """Whether `condition()` holds within `seconds`, asked every 0.2 s."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    return True
+
+
+def process_alive(pid: int) -> bool:
+    """True while `pid` is a running process (a reaped or zombie one counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
