@@ -66,6 +66,10 @@ def test_two_apps_in_one_process_keep_their_own_services(tmp_path):
     assert one is not two and one.settings.site_cache_seconds == 7 and two.settings.site_cache_seconds == 1
     assert not one.settings.benchmark_skip and two.settings.benchmark_skip == {"cache"}
     assert one.settings.secret_keys != two.settings.secret_keys
+    # The services each app built follow its own settings, and share nothing with the other's.
+    assert (one.site_states.ttl_seconds, two.site_states.ttl_seconds) == (7, 1)
+    assert one.consent_cache is not None and two.consent_cache is None
+    assert one.keyring is not two.keyring and one.site_states is not two.site_states
 
 
 def test_good_configuration_starts(tmp_path):
