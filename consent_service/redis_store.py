@@ -87,7 +87,7 @@ class RedisStore:
 
     @property
     def backing_off(self) -> bool:
-        """True for a moment after a failed command: reads are skipped, and repeats can wait."""
+        """True for a moment after a failed command: reads are skipped meanwhile (writes never are)."""
         return time.monotonic() < self._down_until
 
     # -- commands that report the server they ran on ---------------------------------------------
